@@ -1,0 +1,128 @@
+//! Diagnostics: a stable code, a severity, a message, labelled spans and a help line.
+//!
+//! The codes are part of the public interface (tools and tests match on them); a code is never
+//! reused for another meaning. `Code::ALL` lists them with a one-line explanation each.
+
+use serde::Serialize;
+
+use crate::span::{FileId, Location, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $severity:ident, $what:literal;)*) => {
+        /// Every diagnostic the flow language can report.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($variant),* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable code, e.g. `E0101`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code),* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity),* }
+            }
+
+            /// What the code means, in one line.
+            pub fn explain(self) -> &'static str {
+                match self { $(Code::$variant => $what),* }
+            }
+        }
+    };
+}
+
+codes! {
+    Syntax              = "E0001", Error, "the text does not follow the grammar";
+    TooDeep             = "E0002", Error, "brackets nested deeper than the parser accepts";
+    CelSyntax           = "E0003", Error, "a CEL rule that does not parse";
+    ImportNotFound      = "E0004", Error, "an imported file that cannot be read";
+    UnknownName         = "E0101", Error, "a name that is not declared (department, item, step, licence, data set, schema field)";
+    DuplicateName       = "E0102", Error, "a name declared twice";
+    DuplicateField      = "E0103", Error, "a field given twice in one declaration";
+    MissingField        = "E0104", Error, "a field that must be given";
+    InvalidValue        = "E0105", Error, "a value outside what the field accepts";
+    UnreachableState    = "E0201", Error, "a step or item that can never be reached";
+    NoWayOut            = "E0202", Error, "a state that is not final and has no way out";
+    UnjoinedBranch      = "E0203", Error, "a parallel branch that never reaches the join";
+    CycleWithoutExit    = "E0204", Error, "a cycle of steps from which the end cannot be reached";
+    BackNotEarlier      = "E0205", Error, "a return (退回) to a step that does not come earlier";
+    PromisedOverLegal   = "E0301", Error, "a promised time limit longer than the legal one";
+    SlaInfeasible       = "E0302", Error, "the critical path of promised limits exceeds the process SLA";
+    TripsExceeded       = "E0303", Error, "the applicant must make more trips than the process allows";
+    LicenceNotProduced  = "E0304", Error, "a material taken from a licence that no earlier item is guaranteed to produce";
+    ItemCodeFormat      = "W0001", Warning, "an item code that is not a GB/T 39554.1 code";
+    UnusedItem          = "W0002", Warning, "an item declared in the file but used by no process in it";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A secondary span with a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    pub location: Location,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// Where the problem is; the label text is printed under the span.
+    pub location: Location,
+    pub label: String,
+    pub secondary: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            location: Location { file, span },
+            label: String::new(),
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.secondary.push(Label { location: Location { file, span }, message: message.into() });
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the formatter is being written.

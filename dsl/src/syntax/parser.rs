@@ -1,0 +1,665 @@
+//! From text to syntax tree, with error recovery.
+//!
+//! `pest` stops at the first error, so the file is first cut into top-level declarations by a
+//! small scanner that knows only strings, comments, brackets and the declaration keywords. A
+//! line starts a new declaration when its first word is `import`, `department`, `schema`,
+//! `item` or `process` and either no bracket is open or the word stands in column 0 (so a
+//! missing `}` does not swallow the rest of the file). Each piece is then parsed on its own:
+//! an error in one declaration is reported and the others still parse and get checked.
+//!
+//! The same scanner bounds bracket nesting (a piece nested deeper than [`MAX_NESTING`] is not
+//! handed to pest, whose recursion would otherwise overflow the stack) and collects the
+//! comments for the formatter.
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+use super::ast::*;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "syntax/flow.pest"]
+struct FlowParser;
+
+/// Deepest bracket nesting accepted in one declaration.
+pub const MAX_NESTING: usize = 64;
+
+/// The syntax tree of one file and the syntax errors found in it.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub file: File,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses one file. Never panics; every problem becomes a diagnostic.
+pub fn parse(file_id: FileId, text: &str) -> Parsed {
+    let scan = scan(text);
+    let mut file = File { comments: scan.comments, ..File::default() };
+    let mut diagnostics = Vec::new();
+    for chunk in scan.chunks {
+        let piece = &text[chunk.start..chunk.end];
+        if let Some(at) = chunk.too_deep_at {
+            diagnostics.push(
+                Diagnostic::new(Code::TooDeep, file_id, Span::new(at, at + 1), format!("brackets nested more than {MAX_NESTING} deep"))
+                    .label("nested too deep here")
+                    .help("split the rule or the flow into smaller parts"),
+            );
+            file.broken.push(broken(piece, chunk.start));
+            continue;
+        }
+        match FlowParser::parse(Rule::declaration, piece) {
+            Ok(mut pairs) => match pairs.next() {
+                Some(pair) => {
+                    let builder = Builder { offset: chunk.start };
+                    file.decls.push(builder.decl(pair));
+                }
+                None => file.broken.push(broken(piece, chunk.start)),
+            },
+            Err(error) => {
+                diagnostics.push(syntax_error(file_id, piece, chunk.start, &error));
+                file.broken.push(broken(piece, chunk.start));
+            }
+        }
+    }
+    Parsed { file, diagnostics }
+}
+
+// ------------------------------------------------------------------ the splitter
+
+struct Chunk {
+    start: usize,
+    end: usize,
+    too_deep_at: Option<usize>,
+}
+
+struct Scan {
+    chunks: Vec<Chunk>,
+    comments: Vec<Comment>,
+}
+
+fn is_ident_char(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+/// The declaration keyword starting at `at`, if any.
+fn keyword_at(text: &str, at: usize) -> Option<DeclKind> {
+    let rest = &text[at..];
+    let word_len = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
+    DeclKind::from_keyword(&rest[..word_len])
+}
+
+fn scan(text: &str) -> Scan {
+    let bytes = text.as_bytes();
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let mut comments = Vec::new();
+    let mut current = Chunk { start: 0, end: 0, too_deep_at: None };
+    let mut depth = 0usize;
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        if at_line_start {
+            at_line_start = false;
+            let line_start = i;
+            while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+                i += 1;
+            }
+            if i < bytes.len() && keyword_at(text, i).is_some() && (depth == 0 || i == line_start) {
+                if has_content(text, current.start, i) {
+                    current.end = i;
+                    chunks.push(current);
+                    current = Chunk { start: i, end: 0, too_deep_at: None };
+                } else {
+                    current.start = i;
+                }
+                depth = 0;
+            }
+            continue;
+        }
+        match bytes[i] {
+            b'\n' => {
+                at_line_start = true;
+                i += 1;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                let end = text[i..].find('\n').map_or(text.len(), |n| i + n);
+                comments.push(Comment { text: text[i..end].trim_end().to_string(), span: Span::new(i, end) });
+                i = end;
+            }
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' && bytes.get(i + 1).is_some_and(|&b| b != b'\n') { 2 } else { 1 };
+                }
+                if i < bytes.len() && bytes[i] == quote {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING && current.too_deep_at.is_none() {
+                    current.too_deep_at = Some(i);
+                }
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if has_content(text, current.start, text.len()) {
+        current.end = text.len();
+        chunks.push(current);
+    }
+    Scan { chunks, comments }
+}
+
+/// Whether `text[start..end]` holds anything besides whitespace and comments.
+fn has_content(text: &str, start: usize, end: usize) -> bool {
+    text[start..end].lines().any(|line| {
+        let line = line.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
+        !line.is_empty() && !line.starts_with("//")
+    })
+}
+
+fn broken(piece: &str, offset: usize) -> BrokenDecl {
+    let trimmed_at = piece.len() - piece.trim_start().len();
+    let rest = &piece[trimmed_at..];
+    let keyword = keyword_at(piece, trimmed_at);
+    let name = keyword.and_then(|kind| {
+        let after = trimmed_at + kind.keyword().len();
+        let name_start = after + (piece[after..].len() - piece[after..].trim_start().len());
+        let name_len = piece[name_start..].find(|c: char| !is_ident_char(c)).unwrap_or(piece.len() - name_start);
+        (name_len > 0 && name_start > after).then(|| Ident {
+            name: piece[name_start..name_start + name_len].to_string(),
+            span: Span::new(offset + name_start, offset + name_start + name_len),
+        })
+    });
+    let _ = rest;
+    BrokenDecl {
+        keyword: keyword.unwrap_or(DeclKind::Item),
+        name,
+        span: Span::new(offset + trimmed_at, offset + piece.trim_end().len()),
+    }
+}
+
+// ------------------------------------------------------------------ syntax errors
+
+fn syntax_error(file: FileId, piece: &str, offset: usize, error: &pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let pos = pos.min(piece.len());
+    let found = found_at(piece, pos);
+    let expected = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+        ErrorVariant::CustomError { message } => message.clone(),
+    };
+    let span = Span::new(offset + pos, offset + pos + found.len().max(if pos < piece.len() { 1 } else { 0 }));
+    let found_text = if found.is_empty() { "the end of the declaration".to_string() } else { format!("`{found}`") };
+    let mut diagnostic = Diagnostic::new(Code::Syntax, file, span, format!("expected {expected}, found {found_text}"))
+        .label(format!("expected {expected}"));
+    if let Some(help) = syntax_help(piece, pos, &found) {
+        diagnostic = diagnostic.help(help);
+    }
+    diagnostic
+}
+
+/// The token at `pos`: a word, a string, or one character.
+fn found_at(piece: &str, pos: usize) -> String {
+    let rest = &piece[pos..];
+    let Some(first) = rest.chars().next() else { return String::new() };
+    if is_ident_char(first) {
+        let len = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
+        rest[..len].to_string()
+    } else if first == '"' {
+        let len = rest[1..].find(['"', '\n']).map_or(rest.len(), |n| n + 2).min(rest.len());
+        rest[..len].trim_end().to_string()
+    } else if first == '\n' || first == '\r' {
+        "end of line".into()
+    } else {
+        first.to_string()
+    }
+}
+
+fn syntax_help(piece: &str, pos: usize, found: &str) -> Option<String> {
+    let before = piece[..pos].trim_end();
+    if found.is_empty() {
+        return Some("a `}` may be missing".into());
+    }
+    if before.ends_with("limit") || before.ends_with("sla") {
+        return Some("write a limit as a number of working days, e.g. `20 workdays`".into());
+    }
+    if found.starts_with('"') && !found.ends_with('"') {
+        return Some("close the string with `\"` on the same line".into());
+    }
+    None
+}
+
+fn rule_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::ident | Rule::item_ref | Rule::ident_list => "a name",
+        Rule::string | Rule::s_label => "a quoted string",
+        Rule::int => "a whole number",
+        Rule::decimal => "an amount",
+        Rule::percent => "a percentage like `75%`",
+        Rule::bool => "`true` or `false`",
+        Rule::duration => "a number of working days",
+        Rule::workdays => "`workdays`",
+        Rule::cel => "a CEL rule",
+        Rule::import => "`import`",
+        Rule::department | Rule::i_department => "`department`",
+        Rule::schema => "`schema`",
+        Rule::item => "`item`",
+        Rule::process => "`process`",
+        Rule::dataset => "`data`",
+        Rule::record => "`{`",
+        Rule::field => "a field name",
+        Rule::type_expr | Rule::prim_type | Rule::list_type => "a type (string, int, double, bool, date, list<…>, or `{`)",
+        Rule::pii => "`pii(…)`",
+        Rule::i_code | Rule::p_code => "`code`",
+        Rule::i_type => "`type`",
+        Rule::i_handling => "`handling`",
+        Rule::i_legal_limit => "`legal_limit`",
+        Rule::i_promised_limit => "`promised_limit`",
+        Rule::i_visits | Rule::p_visits => "`visits`",
+        Rule::i_fee => "`fee`",
+        Rule::fee_free => "`free`",
+        Rule::i_basis => "`basis`",
+        Rule::i_online => "`online`",
+        Rule::i_supplement => "`supplement`",
+        Rule::i_eligible | Rule::p_eligible => "`eligible`",
+        Rule::i_materials => "`materials`",
+        Rule::i_steps => "`steps`",
+        Rule::i_produces => "`produces`",
+        Rule::material => "a material",
+        Rule::m_from => "`from`",
+        Rule::from_shared => "`shared`",
+        Rule::from_licence => "`licence`",
+        Rule::from_applicant => "`applicant`",
+        Rule::m_when => "`when`",
+        Rule::m_tolerated => "`tolerated`",
+        Rule::m_promise => "`promise`",
+        Rule::m_optional => "`optional`",
+        Rule::m_copies => "`copies`",
+        Rule::m_form => "`paper` or `electronic`",
+        Rule::step_chain | Rule::step_attrs | Rule::step_ref => "a step",
+        Rule::end_kw => "`end`",
+        Rule::s_back => "`back`",
+        Rule::s_cosign => "`cosign`",
+        Rule::s_by => "`by`",
+        Rule::p_window => "`window`",
+        Rule::p_sla => "`sla`",
+        Rule::p_flow => "`flow`",
+        Rule::p_warn => "`warn`",
+        Rule::sequence => "an item",
+        Rule::parallel => "`parallel`",
+        Rule::conditional | Rule::if_branch => "`if`",
+        Rule::else_branch => "`else`",
+        Rule::warn_rule => "`yellow` or `red`",
+        Rule::overdue => "`overdue`",
+        Rule::EOI => "the end of the declaration",
+        _ => return None,
+    })
+}
+
+fn describe_expected(positives: &[Rule]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let item_fields = positives.iter().filter(|r| format!("{r:?}").starts_with("i_")).count();
+    let process_fields = positives.iter().filter(|r| format!("{r:?}").starts_with("p_")).count();
+    let material_attrs = positives.iter().filter(|r| format!("{r:?}").starts_with("m_")).count();
+    for &rule in positives {
+        let group = format!("{rule:?}");
+        let name = if item_fields > 3 && group.starts_with("i_") {
+            "an item field (code, department, type, handling, legal_limit, promised_limit, visits, fee, basis, online, supplement, eligible, materials, steps, produces)"
+        } else if process_fields > 3 && group.starts_with("p_") {
+            "a process field (code, window, sla, visits, eligible, flow, warn)"
+        } else if material_attrs > 3 && group.starts_with("m_") {
+            "a material attribute (from, when, tolerated, promise, optional, copies, paper, electronic)"
+        } else {
+            match rule_name(rule) {
+                Some(name) => name,
+                None => continue,
+            }
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    match names.len() {
+        0 => "something else".into(),
+        1 => names[0].into(),
+        n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
+    }
+}
+
+// ------------------------------------------------------------------ pairs to tree
+
+struct Builder {
+    offset: usize,
+}
+
+impl Builder {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(s.start() + self.offset, s.end() + self.offset)
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
+    }
+
+    fn text(&self, pair: Pair<Rule>) -> Text {
+        let span = self.span(&pair);
+        let inner = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
+        Text { value: unescape(inner), span }
+    }
+
+    fn number(&self, pair: Pair<Rule>) -> Number {
+        // The grammar allows at most nine digits, so this cannot overflow.
+        let value = pair.as_str().trim_end_matches('%').parse().unwrap_or(u32::MAX);
+        Number { value, span: self.span(&pair) }
+    }
+
+    fn cel(&self, pair: Pair<Rule>) -> CelText {
+        CelText { source: pair.as_str().to_string(), span: self.span(&pair) }
+    }
+
+    fn duration(&self, pair: Pair<Rule>) -> Number {
+        let span = self.span(&pair);
+        let number = pair.into_inner().next().map(|p| self.number(p)).unwrap_or(Number { value: 0, span });
+        Number { value: number.value, span }
+    }
+
+    fn decl(&self, pair: Pair<Rule>) -> Decl {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        match rule {
+            Rule::import => Decl::Import(Import { path: self.text(inner.next().expect("grammar: path")), span }),
+            Rule::department => {
+                let name = self.ident(inner.next().expect("grammar: name"));
+                let title = self.text(inner.next().expect("grammar: title"));
+                let datasets = inner
+                    .map(|d| {
+                        let span = self.span(&d);
+                        let mut parts = d.into_inner();
+                        Dataset {
+                            name: self.ident(parts.next().expect("grammar: data name")),
+                            title: self.text(parts.next().expect("grammar: data title")),
+                            span,
+                        }
+                    })
+                    .collect();
+                Decl::Department(Department { name, title, datasets, span })
+            }
+            Rule::schema => {
+                let name = self.ident(inner.next().expect("grammar: name"));
+                let fields = self.record(inner.next().expect("grammar: record"));
+                Decl::Schema(Schema { name, fields, span })
+            }
+            Rule::item => {
+                let name = self.ident(inner.next().expect("grammar: name"));
+                let title = self.text(inner.next().expect("grammar: title"));
+                let fields = inner.map(|f| self.item_field(f)).collect();
+                Decl::Item(Item { name, title, fields, span })
+            }
+            Rule::process => {
+                let name = self.ident(inner.next().expect("grammar: name"));
+                let title = self.text(inner.next().expect("grammar: title"));
+                let fields = inner.map(|f| self.process_field(f)).collect();
+                Decl::Process(Process { name, title, fields, span })
+            }
+            other => unreachable!("grammar: declaration {other:?}"),
+        }
+    }
+
+    fn record(&self, pair: Pair<Rule>) -> Vec<Field> {
+        pair.into_inner().map(|f| self.field(f)).collect()
+    }
+
+    fn field(&self, pair: Pair<Rule>) -> Field {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("grammar: field name"));
+        let ty_pair = inner.next().expect("grammar: field type");
+        let ty = self.type_expr(ty_pair);
+        let pii = inner.next().and_then(|p| p.into_inner().next()).map(|p| self.ident(p));
+        Field { name, ty, pii, span }
+    }
+
+    fn type_expr(&self, pair: Pair<Rule>) -> TypeExpr {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::record => TypeExpr::Record { fields: self.record(pair), span },
+            Rule::type_expr => self.type_expr(pair.into_inner().next().expect("grammar: type")),
+            Rule::list_type => {
+                let element = self.type_expr(pair.into_inner().next().expect("grammar: element"));
+                TypeExpr::List { element: Box::new(element), span }
+            }
+            _ => TypeExpr::Primitive { name: pair.as_str().to_string(), span },
+        }
+    }
+
+    fn keyword_span(&self, pair: &Pair<Rule>, keyword: &str) -> Span {
+        let start = self.span(pair).start as usize;
+        Span::new(start, start + keyword.len())
+    }
+
+    fn item_field(&self, pair: Pair<Rule>) -> ItemField {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let whole = pair.clone();
+        let mut inner = pair.into_inner();
+        let mut next = || inner.next().expect("grammar: item field value");
+        let kind = match rule {
+            Rule::i_code => ItemFieldKind::Code(self.text(next())),
+            Rule::i_department => ItemFieldKind::Department(self.ident(next())),
+            Rule::i_type => ItemFieldKind::Type(self.ident(next())),
+            Rule::i_handling => ItemFieldKind::Handling(self.ident(next())),
+            Rule::i_legal_limit => ItemFieldKind::LegalLimit(self.duration(next())),
+            Rule::i_promised_limit => ItemFieldKind::PromisedLimit(self.duration(next())),
+            Rule::i_visits => ItemFieldKind::Visits(self.number(next())),
+            Rule::i_fee => {
+                let value = next();
+                ItemFieldKind::Fee(match value.as_rule() {
+                    Rule::fee_free => Fee::Free,
+                    _ => Fee::Yuan(value.as_str().to_string()),
+                })
+            }
+            Rule::i_basis => ItemFieldKind::Basis(self.text(next())),
+            Rule::i_online => ItemFieldKind::Online(next().as_str() == "true"),
+            Rule::i_supplement => ItemFieldKind::Supplement(self.ident(next())),
+            Rule::i_eligible => {
+                let expr = self.cel(next());
+                let message = inner.next().map(|m| self.text(m));
+                ItemFieldKind::Eligible(EligibilityRule { expr, message })
+            }
+            Rule::i_materials => ItemFieldKind::Materials(inner.map(|m| self.material(m)).collect()),
+            Rule::i_steps => ItemFieldKind::Steps(inner.map(|s| self.step_stmt(s)).collect()),
+            Rule::i_produces => {
+                let name = self.ident(next());
+                let title = self.text(next());
+                ItemFieldKind::Produces { name, title }
+            }
+            other => unreachable!("grammar: item field {other:?}"),
+        };
+        let keyword = self.keyword_span(&whole, kind.keyword());
+        ItemField { kind, span, keyword }
+    }
+
+    fn material(&self, pair: Pair<Rule>) -> Material {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("grammar: material name"));
+        let title = self.text(inner.next().expect("grammar: material title"));
+        let mut material = Material {
+            name,
+            title,
+            source: None,
+            condition: None,
+            tolerated: false,
+            promise: false,
+            optional: false,
+            copies: None,
+            form: None,
+            span,
+        };
+        for attr in inner {
+            match attr.as_rule() {
+                Rule::m_from => {
+                    let source = attr.into_inner().next().expect("grammar: source");
+                    let source_span = self.span(&source);
+                    let rule = source.as_rule();
+                    let mut parts = source.into_inner();
+                    material.source = Some(match rule {
+                        Rule::from_shared => MaterialSource::Shared {
+                            department: self.ident(parts.next().expect("grammar: department")),
+                            dataset: self.ident(parts.next().expect("grammar: data set")),
+                            span: source_span,
+                        },
+                        Rule::from_licence => MaterialSource::Licence {
+                            item: self.ident(parts.next().expect("grammar: item")),
+                            licence: self.ident(parts.next().expect("grammar: licence")),
+                            span: source_span,
+                        },
+                        _ => MaterialSource::Applicant { span: source_span },
+                    });
+                }
+                Rule::m_when => material.condition = attr.into_inner().next().map(|c| self.cel(c)),
+                Rule::m_tolerated => material.tolerated = true,
+                Rule::m_promise => material.promise = true,
+                Rule::m_optional => material.optional = true,
+                Rule::m_copies => material.copies = attr.into_inner().next().map(|n| self.number(n)),
+                Rule::m_form => material.form = Some(self.ident(attr)),
+                other => unreachable!("grammar: material attribute {other:?}"),
+            }
+        }
+        material
+    }
+
+    fn step_stmt(&self, pair: Pair<Rule>) -> StepStmt {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::step_chain => StepStmt::Chain {
+                steps: pair
+                    .into_inner()
+                    .map(|r| {
+                        let inner = r.into_inner().next().expect("grammar: step ref");
+                        match inner.as_rule() {
+                            Rule::end_kw => StepRef::End(self.span(&inner)),
+                            _ => StepRef::Step(self.ident(inner)),
+                        }
+                    })
+                    .collect(),
+                span,
+            },
+            _ => {
+                let mut inner = pair.into_inner();
+                let step = self.ident(inner.next().expect("grammar: step"));
+                let attrs = inner
+                    .map(|a| match a.as_rule() {
+                        Rule::s_label => StepAttr::Label(self.text(a.into_inner().next().expect("grammar: label"))),
+                        Rule::s_back => StepAttr::Back(self.ident_list(a)),
+                        Rule::s_cosign => StepAttr::Cosign(self.ident_list(a)),
+                        _ => StepAttr::By(self.ident(a.into_inner().next().expect("grammar: department"))),
+                    })
+                    .collect();
+                StepStmt::Attrs { step, attrs, span }
+            }
+        }
+    }
+
+    fn ident_list(&self, pair: Pair<Rule>) -> Vec<Ident> {
+        pair.into_inner().flat_map(|list| list.into_inner()).map(|i| self.ident(i)).collect()
+    }
+
+    fn process_field(&self, pair: Pair<Rule>) -> ProcessField {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let whole = pair.clone();
+        let mut inner = pair.into_inner();
+        let mut next = || inner.next().expect("grammar: process field value");
+        let kind = match rule {
+            Rule::p_code => ProcessFieldKind::Code(self.text(next())),
+            Rule::p_window => ProcessFieldKind::Window(self.ident(next())),
+            Rule::p_sla => ProcessFieldKind::Sla(self.duration(next())),
+            Rule::p_visits => ProcessFieldKind::Visits(self.number(next())),
+            Rule::p_eligible => {
+                let expr = self.cel(next());
+                let message = inner.next().map(|m| self.text(m));
+                ProcessFieldKind::Eligible(EligibilityRule { expr, message })
+            }
+            Rule::p_flow => ProcessFieldKind::Flow(self.sequence(next())),
+            Rule::p_warn => ProcessFieldKind::Warn(inner.map(|w| self.warn_rule(w)).collect()),
+            other => unreachable!("grammar: process field {other:?}"),
+        };
+        let keyword = self.keyword_span(&whole, kind.keyword());
+        ProcessField { kind, span, keyword }
+    }
+
+    fn sequence(&self, pair: Pair<Rule>) -> Sequence {
+        let span = self.span(&pair);
+        Sequence { nodes: pair.into_inner().map(|n| self.flow_node(n)).collect(), span }
+    }
+
+    fn flow_node(&self, pair: Pair<Rule>) -> FlowNode {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::item_ref => FlowNode::Item(self.ident(pair.into_inner().next().expect("grammar: item"))),
+            Rule::end_kw => FlowNode::End(span),
+            Rule::parallel => FlowNode::Parallel { branches: pair.into_inner().map(|s| self.sequence(s)).collect(), span },
+            Rule::conditional => {
+                let mut branches = Vec::new();
+                let mut otherwise = None;
+                for branch in pair.into_inner() {
+                    let rule = branch.as_rule();
+                    let mut parts = branch.into_inner();
+                    if rule == Rule::if_branch {
+                        let cond = self.cel(parts.next().expect("grammar: condition"));
+                        let body = self.sequence(parts.next().expect("grammar: body"));
+                        branches.push((cond, body));
+                    } else {
+                        otherwise = Some(self.sequence(parts.next().expect("grammar: else body")));
+                    }
+                }
+                FlowNode::Conditional { branches, otherwise, span }
+            }
+            other => unreachable!("grammar: flow node {other:?}"),
+        }
+    }
+
+    fn warn_rule(&self, pair: Pair<Rule>) -> WarnRule {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let level = self.ident(inner.next().expect("grammar: level"));
+        let at = match inner.next() {
+            Some(p) if p.as_rule() == Rule::percent => WarnAt::PercentOfSla(self.number(p)),
+            _ => WarnAt::Overdue,
+        };
+        WarnRule { level, at, span }
+    }
+}
+
+
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
