@@ -4,6 +4,7 @@
 //! pure: no I/O (imports are read through the caller's [`Loader`]), no async, no global state,
 //! and no input makes it panic.
 
+pub mod cel;
 pub mod diagnostic;
 pub mod fmt;
 pub mod span;
