@@ -21,7 +21,8 @@ pub fn parse_rule(source: &str) -> Result<(), Vec<CelError>> {
         return Err(vec![CelError { offset: 0, message: format!("rule longer than {MAX_RULE_LEN} bytes") }]);
     }
     // The generated parser has panicked on odd input in past releases: contain it.
-    let parsed = catch_unwind(AssertUnwindSafe(|| cel::parser::Parser::new().max_recursion_depth(MAX_RULE_DEPTH).parse(source)));
+    let parsed =
+        catch_unwind(AssertUnwindSafe(|| cel::parser::Parser::new().max_recursion_depth(MAX_RULE_DEPTH).parse(source)));
     match parsed {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(errors)) => Err(errors
@@ -36,7 +37,8 @@ pub fn parse_rule(source: &str) -> Result<(), Vec<CelError>> {
 
 /// `cel` reports 1-based lines and 1-based character columns.
 fn offset_of(source: &str, line: isize, column: isize) -> usize {
-    let Some(line_text_start) = source.split_inclusive('\n').take((line.max(1) - 1) as usize).map(str::len).reduce(|a, b| a + b).or(Some(0))
+    let Some(line_text_start) =
+        source.split_inclusive('\n').take((line.max(1) - 1) as usize).map(str::len).reduce(|a, b| a + b).or(Some(0))
     else {
         return 0;
     };
@@ -53,7 +55,9 @@ fn clean_message(message: &str) -> String {
         let end = rest.rfind("' expecting").or_else(|| rest.rfind('\''))?;
         Some(rest[..end].to_string())
     };
-    let found = quoted("extraneous input ").or_else(|| quoted("mismatched input ")).or_else(|| quoted("no viable alternative at input "));
+    let found = quoted("extraneous input ")
+        .or_else(|| quoted("mismatched input "))
+        .or_else(|| quoted("no viable alternative at input "));
     if let Some(found) = found {
         return if found == "<EOF>" { "the rule ends too early".into() } else { format!("unexpected `{found}`") };
     }

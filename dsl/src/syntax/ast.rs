@@ -158,9 +158,7 @@ pub enum TypeExpr {
 impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
-            TypeExpr::Primitive { span, .. }
-            | TypeExpr::List { span, .. }
-            | TypeExpr::Record { span, .. } => *span,
+            TypeExpr::Primitive { span, .. } | TypeExpr::List { span, .. } | TypeExpr::Record { span, .. } => *span,
         }
     }
 }
@@ -348,9 +346,7 @@ impl FlowNode {
     pub fn span(&self) -> Span {
         match self {
             FlowNode::Item(i) => i.span,
-            FlowNode::End(span)
-            | FlowNode::Parallel { span, .. }
-            | FlowNode::Conditional { span, .. } => *span,
+            FlowNode::End(span) | FlowNode::Parallel { span, .. } | FlowNode::Conditional { span, .. } => *span,
         }
     }
 }

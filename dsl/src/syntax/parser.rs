@@ -41,9 +41,14 @@ pub fn parse(file_id: FileId, text: &str) -> Parsed {
         let piece = &text[chunk.start..chunk.end];
         if let Some(at) = chunk.too_deep_at {
             diagnostics.push(
-                Diagnostic::new(Code::TooDeep, file_id, Span::new(at, at + 1), format!("brackets nested more than {MAX_NESTING} deep"))
-                    .label("nested too deep here")
-                    .help("split the rule or the flow into smaller parts"),
+                Diagnostic::new(
+                    Code::TooDeep,
+                    file_id,
+                    Span::new(at, at + 1),
+                    format!("brackets nested more than {MAX_NESTING} deep"),
+                )
+                .label("nested too deep here")
+                .help("split the rule or the flow into smaller parts"),
             );
             file.broken.push(broken(piece, chunk.start));
             continue;
@@ -259,7 +264,9 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::dataset => "`data`",
         Rule::record => "`{`",
         Rule::field => "a field name",
-        Rule::type_expr | Rule::prim_type | Rule::list_type => "a type (string, int, double, bool, date, list<…>, or `{`)",
+        Rule::type_expr | Rule::prim_type | Rule::list_type => {
+            "a type (string, int, double, bool, date, list<…>, or `{`)"
+        }
         Rule::pii => "`pii(…)`",
         Rule::i_code | Rule::p_code => "`code`",
         Rule::i_type => "`type`",
@@ -612,7 +619,9 @@ impl Builder {
         match pair.as_rule() {
             Rule::item_ref => FlowNode::Item(self.ident(pair.into_inner().next().expect("grammar: item"))),
             Rule::end_kw => FlowNode::End(span),
-            Rule::parallel => FlowNode::Parallel { branches: pair.into_inner().map(|s| self.sequence(s)).collect(), span },
+            Rule::parallel => {
+                FlowNode::Parallel { branches: pair.into_inner().map(|s| self.sequence(s)).collect(), span }
+            }
             Rule::conditional => {
                 let mut branches = Vec::new();
                 let mut otherwise = None;
@@ -644,7 +653,6 @@ impl Builder {
         WarnRule { level, at, span }
     }
 }
-
 
 fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
