@@ -1,5 +1,5 @@
 //! The only module that knows the `cel` crate (pinned to an exact version: its API changes
-//! often). Everything else sees [`CelError`] and [`parse_rule`].
+//! often). Everything else sees [`CelError`], [`ParsedRule`] and [`parse_rule`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -15,16 +15,35 @@ pub struct CelError {
     pub message: String,
 }
 
+/// A name path a rule reads, such as `applicant.company.kind`: each segment with its byte
+/// range inside the rule's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub segments: Vec<(String, std::ops::Range<usize>)>,
+}
+
+/// A rule that parsed, with the names it reads (comprehension variables excluded).
+#[derive(Debug, Clone)]
+pub struct ParsedRule {
+    pub references: Vec<Reference>,
+}
+
 /// Parses a rule; the errors' offsets are relative to `source`.
-pub fn parse_rule(source: &str) -> Result<(), Vec<CelError>> {
+pub fn parse_rule(source: &str) -> Result<ParsedRule, Vec<CelError>> {
     if source.len() > MAX_RULE_LEN {
         return Err(vec![CelError { offset: 0, message: format!("rule longer than {MAX_RULE_LEN} bytes") }]);
     }
     // The generated parser has panicked on odd input in past releases: contain it.
-    let parsed =
-        catch_unwind(AssertUnwindSafe(|| cel::parser::Parser::new().max_recursion_depth(MAX_RULE_DEPTH).parse(source)));
+    let parsed = catch_unwind(AssertUnwindSafe(|| {
+        cel::parser::Parser::new().max_recursion_depth(MAX_RULE_DEPTH).parse_with_source_info(source)
+    }));
     match parsed {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok((expr, info))) => {
+            let mut references = Vec::new();
+            let offsets = CharOffsets::new(source);
+            collect_references(&expr, &info, &offsets, &mut Vec::new(), &mut references);
+            Ok(ParsedRule { references })
+        }
         Ok(Err(errors)) => Err(errors
             .errors
             .iter()
@@ -32,6 +51,104 @@ pub fn parse_rule(source: &str) -> Result<(), Vec<CelError>> {
             .map(|e| CelError { offset: offset_of(source, e.pos.0, e.pos.1), message: clean_message(&e.msg) })
             .collect()),
         Err(_) => Err(vec![CelError { offset: 0, message: "the CEL parser failed on this rule".into() }]),
+    }
+}
+
+/// Byte offsets from the parser, clamped to the text and to character boundaries.
+struct CharOffsets<'a> {
+    source: &'a str,
+}
+
+impl<'a> CharOffsets<'a> {
+    fn new(source: &'a str) -> Self {
+        CharOffsets { source }
+    }
+
+    fn byte(&self, offset: u32) -> usize {
+        let mut at = (offset as usize).min(self.source.len());
+        while !self.source.is_char_boundary(at) {
+            at += 1;
+        }
+        at
+    }
+}
+
+/// Walks the tree for identifiers and field selections on them, skipping variables bound by
+/// comprehensions (`exists(x, …)`).
+fn collect_references(
+    expr: &cel::common::ast::IdedExpr,
+    info: &cel::common::ast::SourceInfo,
+    offsets: &CharOffsets,
+    bound: &mut Vec<String>,
+    out: &mut Vec<Reference>,
+) {
+    use cel::common::ast::{EntryExpr, Expr};
+    let range_of = |id: u64| {
+        info.offset_for(id).map_or(0..0, |(start, stop)| offsets.byte(start)..offsets.byte(stop.max(start) + 1))
+    };
+    // A chain of selections ending at an identifier is one reference.
+    let mut segments = Vec::new();
+    let mut at = expr;
+    loop {
+        match &at.expr {
+            Expr::Select(select) if !select.test => {
+                // The parser records the `.`; point at the field name after it.
+                let dot = range_of(at.id);
+                let after = offsets.source.get(dot.end..).unwrap_or("");
+                let start = dot.end + (after.len() - after.trim_start().len());
+                let range = if offsets.source.get(start..).is_some_and(|rest| rest.starts_with(select.field.as_str())) {
+                    start..start + select.field.len()
+                } else {
+                    dot
+                };
+                segments.push((select.field.clone(), range));
+                at = &select.operand;
+            }
+            Expr::Ident(name) => {
+                if !bound.contains(name) {
+                    segments.push((name.clone(), range_of(at.id)));
+                    segments.reverse();
+                    out.push(Reference { segments });
+                }
+                return;
+            }
+            _ => break,
+        }
+    }
+    let mut walk = |e: &cel::common::ast::IdedExpr, bound: &mut Vec<String>| collect_references(e, info, offsets, bound, out);
+    match &at.expr {
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                walk(target, bound);
+            }
+            call.args.iter().for_each(|a| walk(a, bound));
+        }
+        Expr::Comprehension(c) => {
+            walk(&c.iter_range, bound);
+            let depth = bound.len();
+            bound.push(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.push(c.accu_var.clone());
+            walk(&c.accu_init, bound);
+            walk(&c.loop_cond, bound);
+            walk(&c.loop_step, bound);
+            walk(&c.result, bound);
+            bound.truncate(depth);
+        }
+        Expr::List(list) => list.elements.iter().for_each(|e| walk(e, bound)),
+        Expr::Map(map) => map.entries.iter().for_each(|entry| {
+            if let EntryExpr::MapEntry(m) = &entry.expr {
+                walk(&m.key, bound);
+                walk(&m.value, bound);
+            }
+        }),
+        Expr::Struct(s) => s.entries.iter().for_each(|entry| {
+            if let EntryExpr::StructField(f) = &entry.expr {
+                walk(&f.value, bound);
+            }
+        }),
+        Expr::Select(select) => walk(&select.operand, bound),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
 }
 
@@ -83,6 +200,21 @@ mod tests {
         assert_eq!(errors[0].offset, 17, "{errors:?}");
         let errors = parse_rule("年龄 >= 18 &&").unwrap_err();
         assert!(errors[0].offset <= "年龄 >= 18 &&".len(), "{errors:?}");
+    }
+
+    #[test]
+    fn references_are_found_with_byte_ranges() {
+        let rule = "'名字' != '' && applicant.company.kind in ['a'] && xs.exists(x, x > applicant.age)";
+        let parsed = parse_rule(rule).unwrap();
+        let paths: Vec<Vec<&str>> = parsed
+            .references
+            .iter()
+            .map(|r| r.segments.iter().map(|(name, range)| {
+                assert_eq!(&rule[range.clone()], name, "{rule} {range:?}");
+                name.as_str()
+            }).collect())
+            .collect();
+        assert_eq!(paths, vec![vec!["applicant", "company", "kind"], vec!["xs"], vec!["applicant", "age"]]);
     }
 
     #[test]

@@ -4,11 +4,21 @@
 //! pure: no I/O (imports are read through the caller's [`Loader`]), no async, no global state,
 //! and no input makes it panic.
 
+pub mod analysis;
 pub mod cel;
+pub mod check;
+pub mod compile;
 pub mod diagnostic;
 pub mod fmt;
+pub mod graph;
+pub mod model;
+pub mod render;
 pub mod span;
 pub mod syntax;
+pub mod workspace;
 
+pub use check::{check, Analysis};
+pub use compile::{compile, CompiledFlow};
+pub use workspace::{Loader, MemoryLoader, SourceFile, Workspace};
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, LineIndex, Location, Span};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Index of a file in a [`crate::Workspace`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct FileId(pub u32);
 
 /// A half-open byte range `start..end` in one file.
@@ -36,7 +36,7 @@ impl Span {
 }
 
 /// A span in a given file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct Location {
     pub file: FileId,
     pub span: Span,

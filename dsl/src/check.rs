@@ -1,0 +1,1290 @@
+//! Syntax trees to a checked [`Program`], with every diagnostic found on the way.
+//!
+//! Three passes: (1) declare every top-level name, so that order in and across files does not
+//! matter; (2) lower each declaration, resolving names and validating values, and check the
+//! structure of each item's steps and each process's flow; (3) cross-checks that need every
+//! item: licences produced before they are used, the SLA's critical path, the trips bound.
+//!
+//! A declaration that did not parse still declares its name: references to it are not
+//! reported again, so one typo gives one error.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::analysis;
+use crate::cel;
+use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::model::*;
+use crate::span::{FileId, Location, Span};
+use crate::syntax::ast;
+use crate::workspace::Workspace;
+
+/// Names a rule may read besides the schemas: the case context.
+pub const CONTEXT_NAMES: [&str; 3] = ["today", "materials", "licences"];
+
+/// The checked program and every diagnostic of the workspace (syntax ones included), sorted
+/// by file and position.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Analysis {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks a whole workspace.
+pub fn check(workspace: &Workspace) -> Analysis {
+    let mut checker = Checker {
+        workspace,
+        visible: workspace.visibility(),
+        program: Program::default(),
+        diagnostics: workspace.diagnostics.clone(),
+        declared: HashMap::new(),
+        broken: HashSet::new(),
+        flow_refs: HashMap::new(),
+        process_spans: Vec::new(),
+    };
+    checker.declare_all();
+    checker.lower_all();
+    checker.cross_check();
+    let mut diagnostics = checker.diagnostics;
+    diagnostics.sort_by(|a, b| (a.location.file, a.location.span.start).cmp(&(b.location.file, b.location.span.start)));
+    Analysis { program: checker.program, diagnostics }
+}
+
+/// The namespaces of top-level names. Items and processes share one: both can be run as a
+/// flow and are named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Namespace {
+    Department,
+    Schema,
+    Flow,
+}
+
+impl Namespace {
+    fn of(kind: ast::DeclKind) -> Option<Namespace> {
+        match kind {
+            ast::DeclKind::Department => Some(Namespace::Department),
+            ast::DeclKind::Schema => Some(Namespace::Schema),
+            ast::DeclKind::Item | ast::DeclKind::Process => Some(Namespace::Flow),
+            ast::DeclKind::Import => None,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Namespace::Department => "department",
+            Namespace::Schema => "schema",
+            Namespace::Flow => "item or process",
+        }
+    }
+}
+
+/// Spans of a process that the cross-checks point at.
+#[derive(Debug, Clone, Default)]
+struct ProcessSpans {
+    sla: Option<Location>,
+    visits: Option<Location>,
+}
+
+struct Checker<'a> {
+    workspace: &'a Workspace,
+    visible: Vec<Vec<bool>>,
+    program: Program,
+    diagnostics: Vec<Diagnostic>,
+    /// Where each top-level name is first declared, and its declaration keyword.
+    declared: HashMap<(Namespace, String), (Location, ast::DeclKind)>,
+    /// Names of declarations that did not parse.
+    broken: HashSet<(Namespace, String)>,
+    /// Where each process names each item, by process index.
+    flow_refs: HashMap<(usize, String), Location>,
+    process_spans: Vec<ProcessSpans>,
+}
+
+impl<'a> Checker<'a> {
+    fn error(&mut self, code: Code, at: Location, message: impl Into<String>) -> Pending<'_> {
+        self.diagnostics.push(Diagnostic::new(code, at.file, at.span, message));
+        Pending(self.diagnostics.last_mut().expect("just pushed"))
+    }
+
+    // ------------------------------------------------------------------ pass 1: declare
+
+    fn declare_all(&mut self) {
+        for file in &self.workspace.files {
+            for decl in &file.tree.decls {
+                let (kind, name) = match decl {
+                    ast::Decl::Import(_) => continue,
+                    ast::Decl::Department(d) => (ast::DeclKind::Department, &d.name),
+                    ast::Decl::Schema(d) => (ast::DeclKind::Schema, &d.name),
+                    ast::Decl::Item(d) => (ast::DeclKind::Item, &d.name),
+                    ast::Decl::Process(d) => (ast::DeclKind::Process, &d.name),
+                };
+                let Some(namespace) = Namespace::of(kind) else { continue };
+                let at = Location { file: file.id, span: name.span };
+                match self.declared.get(&(namespace, name.name.clone())) {
+                    Some(&(first, first_kind)) => {
+                        let first_path = self.path(first.file);
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                Code::DuplicateName,
+                                at.file,
+                                at.span,
+                                format!("the {} `{}` is declared twice", kind.keyword(), name.name),
+                            )
+                            .label("declared again here")
+                            .secondary(first.file, first.span, format!("first declared here as {}", first_kind.keyword()))
+                            .help(format!("rename one of them (the first is in `{first_path}`)")),
+                        );
+                    }
+                    None => {
+                        self.declared.insert((namespace, name.name.clone()), (at, kind));
+                    }
+                }
+            }
+            for broken in &file.tree.broken {
+                if let (Some(namespace), Some(name)) = (Namespace::of(broken.keyword), &broken.name) {
+                    self.broken.insert((namespace, name.name.clone()));
+                }
+            }
+        }
+    }
+
+    fn path(&self, file: FileId) -> String {
+        self.workspace.file(file).map_or_else(String::new, |f| f.path.clone())
+    }
+
+    /// Resolves a top-level name used in `from`; reports it when unknown or not imported.
+    /// Returns whether the name may be used.
+    fn resolve(&mut self, namespace: Namespace, name: &ast::Ident, from: FileId, expected: &str) -> bool {
+        let at = Location { file: from, span: name.span };
+        match self.declared.get(&(namespace, name.name.clone())).copied() {
+            Some((declared_at, kind)) => {
+                let kind_ok = match expected {
+                    "item" => kind == ast::DeclKind::Item,
+                    _ => true,
+                };
+                if !kind_ok {
+                    self.error(Code::UnknownName, at, format!("`{}` is a {}, not an {expected}", name.name, kind.keyword()))
+                        .label(format!("expected an {expected}"))
+                        .secondary(declared_at.file, declared_at.span, "declared here");
+                    return false;
+                }
+                let visible = self
+                    .visible
+                    .get(from.0 as usize)
+                    .and_then(|row| row.get(declared_at.file.0 as usize))
+                    .copied()
+                    .unwrap_or(true);
+                if !visible {
+                    let path = self.path(declared_at.file);
+                    self.error(
+                        Code::NotImported,
+                        at,
+                        format!("the {} `{}` is declared in a file this file does not import", kind.keyword(), name.name),
+                    )
+                    .label("not imported")
+                    .secondary(declared_at.file, declared_at.span, "declared here")
+                    .help(format!("import the file that declares it: `{path}`"));
+                }
+                true
+            }
+            None if self.broken.contains(&(namespace, name.name.clone())) => false,
+            None => {
+                let suggestion = self.similar(namespace, &name.name);
+                let help = match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("declare it, or import the file that declares the {expected}"),
+                };
+                self.error(Code::UnknownName, at, format!("unknown {expected} `{}`", name.name))
+                    .label(format!("no {} of this name", namespace.what()))
+                    .help(help);
+                false
+            }
+        }
+    }
+
+    /// A declared name close to `name`, for "did you mean".
+    fn similar(&self, namespace: Namespace, name: &str) -> Option<String> {
+        self.declared
+            .keys()
+            .filter(|(ns, _)| *ns == namespace)
+            .map(|(_, candidate)| (edit_distance(name, candidate), candidate))
+            .filter(|(d, candidate)| *d <= 2.max(candidate.chars().count() / 4) && *d > 0)
+            .min()
+            .map(|(_, c)| c.clone())
+    }
+
+    // ------------------------------------------------------------------ pass 2: lower
+
+    fn lower_all(&mut self) {
+        let workspace = self.workspace;
+        for file in &workspace.files {
+            for decl in &file.tree.decls {
+
+                match decl {
+                    ast::Decl::Import(_) => {}
+                    ast::Decl::Department(d) => {
+                        let department = self.lower_department(file.id, d);
+                        if self.is_first_declaration(Namespace::Department, file.id, &d.name) {
+                            let index = self.program.departments.len();
+                            self.program.department_index.insert(department.name.clone(), index);
+                            self.program.departments.push(department);
+                        }
+                    }
+                    ast::Decl::Schema(d) => {
+                        let schema = self.lower_schema(file.id, d);
+                        if self.is_first_declaration(Namespace::Schema, file.id, &d.name) {
+                            let index = self.program.schemas.len();
+                            self.program.schema_index.insert(schema.name.clone(), index);
+                            self.program.schemas.push(schema);
+                        }
+                    }
+                    ast::Decl::Item(_) | ast::Decl::Process(_) => {}
+                }
+            }
+        }
+        // Items and processes read departments and schemas, so they come second.
+        for file in &workspace.files {
+            for decl in &file.tree.decls {
+                match decl {
+                    ast::Decl::Item(d) => {
+                        let keep = self.is_first_declaration(Namespace::Flow, file.id, &d.name);
+                        let item = self.lower_item(file.id, d);
+                        if keep {
+                            let index = self.program.items.len();
+                            self.program.item_index.insert(item.name.clone(), index);
+                            self.program.items.push(item);
+                        }
+                    }
+                    ast::Decl::Process(d) => {
+                        // A second declaration of the name is still checked, then dropped.
+                        let keep = self.is_first_declaration(Namespace::Flow, file.id, &d.name);
+                        let index = if keep { self.program.processes.len() } else { usize::MAX };
+                        let (process, spans) = self.lower_process(file.id, d, index);
+                        if keep {
+                            self.program.process_index.insert(process.name.clone(), index);
+                            self.program.processes.push(process);
+                            self.process_spans.push(spans);
+                        } else {
+                            self.flow_refs.retain(|(p, _), _| *p != usize::MAX);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Whether this is the declaration that owns the name (later ones are duplicates).
+    fn is_first_declaration(&self, namespace: Namespace, file: FileId, name: &ast::Ident) -> bool {
+        self.declared.get(&(namespace, name.name.clone())).is_some_and(|(at, _)| at.file == file && at.span == name.span)
+    }
+
+    fn lower_department(&mut self, file: FileId, d: &ast::Department) -> Department {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut datasets = Vec::new();
+        for set in &d.datasets {
+            if let Some(&first) = seen.get(set.name.name.as_str()) {
+                self.error(Code::DuplicateName, Location { file, span: set.name.span }, format!("the data set `{}` is declared twice", set.name.name))
+                    .label("declared again here")
+                    .secondary(file, first, "first declared here");
+                continue;
+            }
+            seen.insert(&set.name.name, set.name.span);
+            datasets.push((set.name.name.clone(), set.title.value.clone()));
+        }
+        Department {
+            name: d.name.name.clone(),
+            title: d.title.value.clone(),
+            datasets,
+            location: Location { file, span: d.name.span },
+        }
+    }
+
+    fn lower_schema(&mut self, file: FileId, d: &ast::Schema) -> Schema {
+        Schema {
+            name: d.name.name.clone(),
+            fields: self.lower_fields(file, &d.fields),
+            location: Location { file, span: d.name.span },
+        }
+    }
+
+    fn lower_fields(&mut self, file: FileId, fields: &[ast::Field]) -> Vec<SchemaField> {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut out = Vec::new();
+        for field in fields {
+            if let Some(&first) = seen.get(field.name.name.as_str()) {
+                self.error(
+                    Code::DuplicateName,
+                    Location { file, span: field.name.span },
+                    format!("the field `{}` is declared twice", field.name.name),
+                )
+                .label("declared again here")
+                .secondary(file, first, "first declared here");
+                continue;
+            }
+            seen.insert(&field.name.name, field.name.span);
+            let ty = self.lower_type(file, &field.ty);
+            let pii = field.pii.as_ref().and_then(|p| match p.name.as_str() {
+                "name" => Some(Pii::Name),
+                "id" => Some(Pii::Id),
+                "phone" => Some(Pii::Phone),
+                other => {
+                    self.error(Code::InvalidValue, Location { file, span: p.span }, format!("unknown kind of personal data `{other}`"))
+                        .label("expected `name`, `id` or `phone`")
+                        .help("write `pii(name)`, `pii(id)` or `pii(phone)`: each is masked in its own way");
+                    None
+                }
+            });
+            out.push(SchemaField { name: field.name.name.clone(), ty, pii, location: Location { file, span: field.name.span } });
+        }
+        out
+    }
+
+    fn lower_type(&mut self, file: FileId, ty: &ast::TypeExpr) -> FieldType {
+        match ty {
+            ast::TypeExpr::Primitive { name, .. } => match name.as_str() {
+                "string" => FieldType::String,
+                "int" => FieldType::Int,
+                "double" => FieldType::Double,
+                "bool" => FieldType::Bool,
+                _ => FieldType::Date,
+            },
+            ast::TypeExpr::List { element, .. } => FieldType::List(Box::new(self.lower_type(file, element))),
+            ast::TypeExpr::Record { fields, .. } => FieldType::Record(self.lower_fields(file, fields)),
+        }
+    }
+
+    /// Parses a rule and resolves the names it reads against the schemas and the case context.
+    fn lower_rule(&mut self, file: FileId, text: &ast::CelText, message: Option<&ast::Text>) -> Rule {
+        let location = Location { file, span: text.span };
+        match cel::parse_rule(&text.source) {
+            Ok(parsed) => {
+                for reference in &parsed.references {
+                    self.check_reference(file, text.span.start as usize, reference);
+                }
+            }
+            Err(errors) => {
+                for e in errors {
+                    let at = text.span.start as usize + e.offset.min(text.source.len());
+                    let end = (at + 1).min(text.span.end as usize).max(at);
+                    self.error(Code::CelSyntax, Location { file, span: Span::new(at, end) }, format!("invalid rule: {}", e.message))
+                        .label(e.message.clone())
+                        .help("rules are CEL expressions, e.g. `applicant.age >= 18 && applicant.credit_ok`");
+                }
+            }
+        }
+        Rule { source: text.source.trim().to_string(), message: message.map(|m| m.value.clone()), location }
+    }
+
+    fn check_reference(&mut self, file: FileId, rule_start: usize, reference: &cel::Reference) {
+        let Some((root, root_range)) = reference.segments.first() else { return };
+        let span_of = |range: &std::ops::Range<usize>| Span::new(rule_start + range.start, rule_start + range.end);
+        if CONTEXT_NAMES.contains(&root.as_str()) {
+            return;
+        }
+        let Some(schema) = self.program.schema(root).cloned() else {
+            if self.broken.contains(&(Namespace::Schema, root.clone())) {
+                return;
+            }
+            let known: Vec<String> = self.program.schemas.iter().map(|s| format!("`{}`", s.name)).collect();
+            let mut names = known.join(", ");
+            if !names.is_empty() {
+                names.push_str(", ");
+            }
+            names.push_str(&CONTEXT_NAMES.map(|n| format!("`{n}`")).join(", "));
+            self.error(Code::UnknownName, Location { file, span: span_of(root_range) }, format!("unknown name `{root}` in rule"))
+                .label("not a schema or a case value")
+                .help(format!("rules can read {names}"));
+            return;
+        };
+        let declared = self.declared.get(&(Namespace::Schema, root.clone())).map(|(at, _)| at.file);
+        if let Some(declared) = declared {
+            let visible = self.visible.get(file.0 as usize).and_then(|r| r.get(declared.0 as usize)).copied().unwrap_or(true);
+            if !visible {
+                let path = self.path(declared);
+                self.error(
+                    Code::NotImported,
+                    Location { file, span: span_of(root_range) },
+                    format!("the schema `{root}` is declared in a file this file does not import"),
+                )
+                .label("not imported")
+                .help(format!("import the file that declares it: `{path}`"));
+            }
+        }
+        let mut ty = FieldType::Record(schema.fields);
+        let mut path = root.clone();
+        for (field, range) in &reference.segments[1..] {
+            match &ty {
+                FieldType::Record(fields) => match fields.iter().find(|f| &f.name == field) {
+                    Some(f) => ty = f.ty.clone(),
+                    None => {
+                        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                        let close = names.iter().filter(|n| edit_distance(n, field) <= 2).min_by_key(|n| edit_distance(n, field));
+                        let help = match close {
+                            Some(c) => format!("did you mean `{c}`?"),
+                            None => format!("`{path}` has the fields {}", names.join(", ")),
+                        };
+                        self.error(Code::UnknownName, Location { file, span: span_of(range) }, format!("`{path}` has no field `{field}`"))
+                            .label("unknown field")
+                            .help(help);
+                        return;
+                    }
+                },
+                // Fields of lists and scalars are the type checker's business.
+                _ => return,
+            }
+            path = format!("{path}.{field}");
+        }
+    }
+
+    fn lower_item(&mut self, file: FileId, d: &ast::Item) -> Item {
+        let at = |span: Span| Location { file, span };
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        let mut item = Item {
+            name: d.name.name.clone(),
+            title: d.title.value.clone(),
+            code: None,
+            department: String::new(),
+            item_type: ItemType::Other,
+            handling: Handling::Promised,
+            legal_limit: None,
+            promised_limit: None,
+            visits: 0,
+            fee: None,
+            basis: None,
+            online: false,
+            supplement_pauses_clock: true,
+            eligibility: None,
+            materials: Vec::new(),
+            steps: Vec::new(),
+            licence: None,
+            location: at(d.name.span),
+        };
+        let mut department_seen = false;
+        let mut handling_seen = false;
+        let mut legal_span = None;
+        let mut promised_span = None;
+        let mut steps_field = None;
+        let mut materials_field = None;
+        for field in &d.fields {
+            let keyword = field.kind.keyword();
+            if let Some(&first) = seen.get(keyword) {
+                self.error(Code::DuplicateField, at(field.keyword), format!("`{keyword}` is given twice in item `{}`", d.name.name))
+                    .label("given again here")
+                    .secondary(file, first, "first given here")
+                    .help("keep one of them");
+                continue;
+            }
+            seen.insert(keyword, field.keyword);
+            match &field.kind {
+                ast::ItemFieldKind::Code(code) => {
+                    if !is_item_code(&code.value) {
+                        self.error(Code::ItemCodeFormat, at(code.span), format!("`{}` is not a GB/T 39554.1 item code", code.value))
+                            .label("expected 12 or 31 digits and capital letters")
+                            .help("a basic code (基本编码) has 12 characters, an implementation code (实施编码) 31");
+                    }
+                    item.code = Some(code.value.clone());
+                }
+                ast::ItemFieldKind::Department(dept) => {
+                    department_seen = true;
+                    self.resolve(Namespace::Department, dept, file, "department");
+                    item.department = dept.name.clone();
+                }
+                ast::ItemFieldKind::Type(t) => match ItemType::from_keyword(&t.name) {
+                    Some(ty) => item.item_type = ty,
+                    None => {
+                        let all: Vec<&str> = ItemType::ALL.iter().map(|(k, ..)| *k).collect();
+                        self.error(Code::InvalidValue, at(t.span), format!("unknown item type `{}`", t.name))
+                            .label("not a GB/T 39046 item type")
+                            .help(format!("use one of {}", all.join(", ")));
+                    }
+                },
+                ast::ItemFieldKind::Handling(h) => {
+                    handling_seen = true;
+                    match h.name.as_str() {
+                        "immediate" => item.handling = Handling::Immediate,
+                        "promised" => item.handling = Handling::Promised,
+                        other => {
+                            self.error(Code::InvalidValue, at(h.span), format!("unknown handling kind `{other}`"))
+                                .label("expected `immediate` or `promised`")
+                                .help("`immediate` (即办件) is done at the window; `promised` (承诺件) within the promised limit");
+                        }
+                    }
+                }
+                ast::ItemFieldKind::LegalLimit(n) => {
+                    item.legal_limit = Some(n.value);
+                    legal_span = Some(n.span);
+                }
+                ast::ItemFieldKind::PromisedLimit(n) => {
+                    item.promised_limit = Some(n.value);
+                    promised_span = Some(n.span);
+                }
+                ast::ItemFieldKind::Visits(n) => item.visits = n.value,
+                ast::ItemFieldKind::Fee(fee) => {
+                    item.fee = match fee {
+                        ast::Fee::Free => None,
+                        ast::Fee::Yuan(amount) => Some(amount.clone()),
+                    }
+                }
+                ast::ItemFieldKind::Basis(b) => item.basis = Some(b.value.clone()),
+                ast::ItemFieldKind::Online(on) => item.online = *on,
+                ast::ItemFieldKind::Supplement(s) => match s.name.as_str() {
+                    "pauses_clock" => item.supplement_pauses_clock = true,
+                    "keeps_clock" => item.supplement_pauses_clock = false,
+                    other => {
+                        self.error(Code::InvalidValue, at(s.span), format!("unknown supplement setting `{other}`"))
+                            .label("expected `pauses_clock` or `keeps_clock`")
+                            .help("say whether a request for supplementary materials (补正) pauses the clock");
+                    }
+                },
+                ast::ItemFieldKind::Eligible(rule) => {
+                    item.eligibility = Some(self.lower_rule(file, &rule.expr, rule.message.as_ref()));
+                }
+                ast::ItemFieldKind::Materials(materials) => materials_field = Some(materials),
+                ast::ItemFieldKind::Steps(steps) => steps_field = Some((steps, field.span)),
+                ast::ItemFieldKind::Produces { name, title } => {
+                    item.licence = Some(Licence { name: name.name.clone(), title: title.value.clone() })
+                }
+            }
+        }
+        let name_at = at(d.name.span);
+        if !department_seen {
+            self.error(Code::MissingField, name_at, format!("item `{}` has no `department`", d.name.name))
+                .label("no department")
+                .help("say which department implements it (实施主体), e.g. `department samr`");
+        }
+        if !handling_seen {
+            self.error(Code::MissingField, name_at, format!("item `{}` has no `handling`", d.name.name))
+                .label("no handling kind")
+                .help("write `handling immediate` (即办件) or `handling promised` (承诺件)");
+        }
+        if item.handling == Handling::Promised && handling_seen && item.promised_limit.is_none() {
+            self.error(Code::MissingField, name_at, format!("promised item `{}` has no `promised_limit`", d.name.name))
+                .label("no promised limit")
+                .help("a promised item (承诺件) must say its promised limit, e.g. `promised_limit 5 workdays`");
+        }
+        if let (Some(legal), Some(promised), Some(promised_at)) = (item.legal_limit, item.promised_limit, promised_span) {
+            if promised > legal {
+                let diagnostic = self
+                    .error(
+                        Code::PromisedOverLegal,
+                        at(promised_at),
+                        format!("the promised limit ({promised} workdays) is longer than the legal limit ({legal} workdays)"),
+                    )
+                    .label("longer than the legal limit")
+                    .help("a promised limit (承诺时限) can only shorten the legal one (法定时限)");
+                if let Some(legal_at) = legal_span {
+                    diagnostic.secondary(file, legal_at, "the legal limit");
+                }
+            }
+        }
+        if let Some(materials) = materials_field {
+            item.materials = self.lower_materials(file, materials);
+        }
+        item.steps = match steps_field {
+            Some((steps, _)) => self.lower_steps(file, &item, steps),
+            None => default_steps(&item),
+        };
+        item
+    }
+
+    fn lower_materials(&mut self, file: FileId, materials: &[ast::Material]) -> Vec<Material> {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut out = Vec::new();
+        for m in materials {
+            if let Some(&first) = seen.get(m.name.name.as_str()) {
+                self.error(
+                    Code::DuplicateName,
+                    Location { file, span: m.name.span },
+                    format!("the material `{}` is listed twice", m.name.name),
+                )
+                .label("listed again here")
+                .secondary(file, first, "first listed here");
+                continue;
+            }
+            seen.insert(&m.name.name, m.name.span);
+            let source = match &m.source {
+                None | Some(ast::MaterialSource::Applicant { .. }) => MaterialSource::Applicant,
+                Some(ast::MaterialSource::Shared { department, dataset, .. }) => {
+                    if self.resolve(Namespace::Department, department, file, "department") {
+                        let has = self.program.department(&department.name).map(|d| d.datasets.iter().any(|(n, _)| *n == dataset.name));
+                        if has == Some(false) {
+                            self.error(
+                                Code::UnknownName,
+                                Location { file, span: dataset.span },
+                                format!("department `{}` shares no data set `{}`", department.name, dataset.name),
+                            )
+                            .label("unknown data set")
+                            .help(format!("declare it: `department {} \"…\" {{ data {} \"…\" }}`", department.name, dataset.name));
+                        }
+                    }
+                    MaterialSource::Shared { department: department.name.clone(), dataset: dataset.name.clone() }
+                }
+                // Checked once every item is known (pass 3).
+                Some(ast::MaterialSource::Licence { item, licence, .. }) => {
+                    MaterialSource::Licence { item: item.name.clone(), licence: licence.name.clone() }
+                }
+            };
+            let condition = m.condition.as_ref().map(|c| self.lower_rule(file, c, None));
+            out.push(Material {
+                name: m.name.name.clone(),
+                title: m.title.value.clone(),
+                source,
+                condition,
+                tolerated: m.tolerated,
+                promise: m.promise,
+                optional: m.optional,
+                copies: m.copies.map_or(1, |c| c.value),
+                form: match m.form.as_ref().map(|f| f.name.as_str()) {
+                    Some("paper") => Form::Paper,
+                    _ => Form::Electronic,
+                },
+                location: Location { file, span: m.span },
+            });
+        }
+        out
+    }
+
+    /// Builds an item's step graph from its chains and step attributes and checks it: every
+    /// step reachable from the first, every step with a way to the end, returns only to
+    /// earlier steps.
+    fn lower_steps(&mut self, file: FileId, item: &Item, stmts: &[ast::StepStmt]) -> Vec<Step> {
+        let at = |span: Span| Location { file, span };
+        let mut steps: Vec<Step> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut ensure = |steps: &mut Vec<Step>, name: &ast::Ident| -> usize {
+            *index.entry(name.name.clone()).or_insert_with(|| {
+                steps.push(Step {
+                    name: name.name.clone(),
+                    label: None,
+                    department: item.department.clone(),
+                    cosign: Vec::new(),
+                    next: Vec::new(),
+                    back: Vec::new(),
+                    location: Location { file, span: name.span },
+                });
+                steps.len() - 1
+            })
+        };
+        let mut explicit_end = false;
+        let mut first_chain: Option<Option<usize>> = None;
+        let mut pending_back: Vec<(usize, ast::Ident)> = Vec::new();
+        for stmt in stmts {
+            match stmt {
+                ast::StepStmt::Chain { steps: chain, .. } => {
+                    let mut previous: Option<usize> = None;
+                    for step in chain {
+                        match step {
+                            ast::StepRef::Step(name) => {
+                                let i = ensure(&mut steps, name);
+                                if let Some(p) = previous {
+                                    let target = StepTarget::Step(name.name.clone());
+                                    if !steps[p].next.contains(&target) {
+                                        steps[p].next.push(target);
+                                    }
+                                }
+                                previous = Some(i);
+                            }
+                            ast::StepRef::End(span) => {
+                                explicit_end = true;
+                                match previous {
+                                    Some(p) if !steps[p].next.contains(&StepTarget::End) => steps[p].next.push(StepTarget::End),
+                                    Some(_) => {}
+                                    None => {
+                                        self.error(Code::InvalidValue, at(*span), "a chain of steps cannot start with `end`")
+                                            .label("nothing comes before")
+                                            .help("write `step -> end`");
+                                    }
+                                }
+                                // Nothing leads from `end` to what follows it in the chain.
+                                previous = None;
+                            }
+                        }
+                    }
+                    if first_chain.is_none() {
+                        first_chain = Some(previous);
+                    }
+                }
+                ast::StepStmt::Attrs { step, attrs, .. } => {
+                    let i = ensure(&mut steps, step);
+                    for attr in attrs {
+                        match attr {
+                            ast::StepAttr::Label(label) => steps[i].label = Some(label.value.clone()),
+                            ast::StepAttr::Back(targets) => pending_back.extend(targets.iter().map(|t| (i, t.clone()))),
+                            ast::StepAttr::Cosign(departments) => {
+                                for dept in departments {
+                                    self.resolve(Namespace::Department, dept, file, "department");
+                                    if !steps[i].cosign.contains(&dept.name) {
+                                        steps[i].cosign.push(dept.name.clone());
+                                    }
+                                }
+                            }
+                            ast::StepAttr::By(dept) => {
+                                self.resolve(Namespace::Department, dept, file, "department");
+                                steps[i].department = dept.name.clone();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if steps.is_empty() {
+            return default_steps(item);
+        }
+        // Without any `end`, the last step of the first chain (or a lone step) finishes the item.
+        if !explicit_end {
+            let last = match first_chain {
+                Some(last) => last,
+                None if steps.len() == 1 => Some(0),
+                None => None,
+            };
+            if let Some(last) = last {
+                steps[last].next.push(StepTarget::End);
+            }
+        }
+        let graph = StepGraph::new(&steps);
+        for (from, target) in pending_back {
+            match graph.index.get(target.name.as_str()) {
+                None => {
+                    self.error(Code::UnknownName, at(target.span), format!("item `{}` has no step `{}`", item.name, target.name))
+                        .label("unknown step")
+                        .help(format!("the steps are {}", steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")));
+                }
+                Some(&to) if to == from || !graph.reaches(to, from) => {
+                    self.error(
+                        Code::BackNotEarlier,
+                        at(target.span),
+                        format!("step `{}` can return only to an earlier step, and `{}` is not one", steps[from].name, target.name),
+                    )
+                    .label("not before this step")
+                    .help("a return (退回) sends the case back to a step it has passed");
+                }
+                Some(_) => steps[from].back.push(target.name.clone()),
+            }
+        }
+        self.check_step_graph(item, &steps, &graph);
+        steps
+    }
+
+    fn check_step_graph(&mut self, item: &Item, steps: &[Step], graph: &StepGraph) {
+        let reachable = graph.reachable_from(0);
+        for (i, step) in steps.iter().enumerate() {
+            if !reachable[i] {
+                self.error(
+                    Code::UnreachableState,
+                    step.location,
+                    format!("step `{}` of item `{}` can never be reached", step.name, item.name),
+                )
+                .label("no chain leads here")
+                .help(format!("steps start at `{}`; add it to a chain such as `{} -> {}`", steps[0].name, steps[0].name, step.name));
+            }
+        }
+        let reaches_end = graph.reaches_end();
+        let mut reported_cycles: HashSet<usize> = HashSet::new();
+        for component in graph.cycles() {
+            if !reachable[component[0]] || reaches_end[component[0]] {
+                continue;
+            }
+            let leaves = component.iter().any(|&s| graph.next[s].iter().any(|n| !component.contains(n)));
+            if leaves {
+                continue;
+            }
+            reported_cycles.extend(component.iter().copied());
+            let names: Vec<&str> = component.iter().map(|&s| steps[s].name.as_str()).collect();
+            let first = &steps[component[0]];
+            self.error(
+                Code::CycleWithoutExit,
+                first.location,
+                format!("the steps {} of item `{}` form a cycle with no way to the end", names.join(" → "), item.name),
+            )
+            .label("the cycle starts here")
+            .help("add a chain from one of these steps to a later step or to `end`");
+        }
+        for (i, step) in steps.iter().enumerate() {
+            if reachable[i] && step.next.is_empty() && !reported_cycles.contains(&i) {
+                self.error(Code::NoWayOut, step.location, format!("step `{}` of item `{}` has no way out", step.name, item.name))
+                    .label("nothing follows this step")
+                    .help(format!("continue it (`{} -> …`) or finish the item (`{} -> end`)", step.name, step.name));
+            }
+        }
+    }
+
+    fn lower_process(&mut self, file: FileId, d: &ast::Process, index: usize) -> (Process, ProcessSpans) {
+        let at = |span: Span| Location { file, span };
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        let mut spans = ProcessSpans::default();
+        let mut process = Process {
+            name: d.name.name.clone(),
+            title: d.title.value.clone(),
+            code: None,
+            window: String::new(),
+            sla: None,
+            visits_at_most: None,
+            eligibility: None,
+            flow: Flow::Sequence(Vec::new()),
+            warnings: Vec::new(),
+            location: at(d.name.span),
+        };
+        let mut window_seen = false;
+        let mut flow_seen = false;
+        for field in &d.fields {
+            let keyword = field.kind.keyword();
+            if let Some(&first) = seen.get(keyword) {
+                self.error(Code::DuplicateField, at(field.keyword), format!("`{keyword}` is given twice in process `{}`", d.name.name))
+                    .label("given again here")
+                    .secondary(file, first, "first given here")
+                    .help("keep one of them");
+                continue;
+            }
+            seen.insert(keyword, field.keyword);
+            match &field.kind {
+                ast::ProcessFieldKind::Code(code) => process.code = Some(code.value.clone()),
+                ast::ProcessFieldKind::Window(w) => {
+                    window_seen = true;
+                    self.resolve(Namespace::Department, w, file, "department");
+                    process.window = w.name.clone();
+                }
+                ast::ProcessFieldKind::Sla(n) => {
+                    process.sla = Some(n.value);
+                    spans.sla = Some(at(n.span));
+                }
+                ast::ProcessFieldKind::Visits(n) => {
+                    process.visits_at_most = Some(n.value);
+                    spans.visits = Some(at(n.span));
+                }
+                ast::ProcessFieldKind::Eligible(rule) => {
+                    process.eligibility = Some(self.lower_rule(file, &rule.expr, rule.message.as_ref()))
+                }
+                ast::ProcessFieldKind::Flow(sequence) => {
+                    flow_seen = true;
+                    let mut used = HashMap::new();
+                    let (flow, _) = self.lower_sequence(file, index, sequence, false, &mut used);
+                    process.flow = flow;
+                }
+                ast::ProcessFieldKind::Warn(rules) => process.warnings = self.lower_warnings(file, rules, process.sla.is_some()),
+            }
+        }
+        if !window_seen {
+            self.error(Code::MissingField, at(d.name.span), format!("process `{}` has no `window`", d.name.name))
+                .label("no window")
+                .help("name the department whose window accepts the application (一窗受理), e.g. `window samr`");
+        }
+        if !flow_seen {
+            self.error(Code::MissingField, at(d.name.span), format!("process `{}` has no `flow`", d.name.name))
+                .label("no flow")
+                .help("list its items, e.g. `flow { a -> parallel { b, c } }`");
+        }
+        (process, spans)
+    }
+
+    fn lower_warnings(&mut self, file: FileId, rules: &[ast::WarnRule], has_sla: bool) -> Vec<Warning> {
+        let mut out = Vec::new();
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for rule in rules {
+            let at = Location { file, span: rule.level.span };
+            let level = match rule.level.name.as_str() {
+                "yellow" => WarningLevel::Yellow,
+                "red" => WarningLevel::Red,
+                other => {
+                    self.error(Code::InvalidValue, at, format!("unknown warning level `{other}`"))
+                        .label("expected `yellow` or `red`")
+                        .help("电子监察 warnings are yellow (deadline near) or red (overdue)");
+                    continue;
+                }
+            };
+            if let Some(&first) = seen.get(rule.level.name.as_str()) {
+                self.error(Code::DuplicateField, at, format!("the {} warning is given twice", rule.level.name))
+                    .label("given again here")
+                    .secondary(file, first, "first given here");
+                continue;
+            }
+            seen.insert(&rule.level.name, rule.level.span);
+            let warn_at = match rule.at {
+                ast::WarnAt::PercentOfSla(n) => {
+                    if n.value == 0 || n.value > 100 {
+                        self.error(Code::InvalidValue, Location { file, span: n.span }, format!("{}% is not a share of the SLA", n.value))
+                            .label("expected 1% to 100%")
+                            .help("use `overdue` for a warning once the SLA has passed");
+                    } else if !has_sla {
+                        self.error(Code::MissingField, Location { file, span: n.span }, "a warning at a share of the SLA needs an `sla`")
+                            .label("no SLA to take a share of")
+                            .help("declare `sla N workdays` before `warn`");
+                    }
+                    WarningAt::PercentOfSla(n.value)
+                }
+                ast::WarnAt::Overdue => WarningAt::Overdue,
+            };
+            out.push(Warning { level, at: warn_at });
+        }
+        out
+    }
+
+    /// Lowers a sequence; returns the flow and whether every path through it ends the process.
+    fn lower_sequence(
+        &mut self,
+        file: FileId,
+        process: usize,
+        sequence: &ast::Sequence,
+        in_parallel: bool,
+        used: &mut HashMap<String, Span>,
+    ) -> (Flow, bool) {
+        let mut nodes = Vec::new();
+        let mut ended = false;
+        let mut reported = false;
+        for node in &sequence.nodes {
+            if ended {
+                if !reported {
+                    self.error(Code::UnreachableState, Location { file, span: node.span() }, "this part of the flow is never reached")
+                        .label("every path before it ends the process")
+                        .help("remove it, or remove the `end` before it");
+                    reported = true;
+                }
+                continue;
+            }
+            let (flow, node_ends) = self.lower_flow_node(file, process, node, in_parallel, used);
+            ended = node_ends;
+            nodes.push(flow);
+        }
+        let flow = if nodes.len() == 1 { nodes.pop().unwrap_or(Flow::End) } else { Flow::Sequence(nodes) };
+        (flow, ended)
+    }
+
+    fn lower_flow_node(
+        &mut self,
+        file: FileId,
+        process: usize,
+        node: &ast::FlowNode,
+        in_parallel: bool,
+        used: &mut HashMap<String, Span>,
+    ) -> (Flow, bool) {
+        match node {
+            ast::FlowNode::Item(name) => {
+                if let Some(&first) = used.get(&name.name) {
+                    self.error(
+                        Code::DuplicateName,
+                        Location { file, span: name.span },
+                        format!("item `{}` appears twice in this flow", name.name),
+                    )
+                    .label("again here")
+                    .secondary(file, first, "first here")
+                    .help("a process runs each item once");
+                } else {
+                    used.insert(name.name.clone(), name.span);
+                    self.resolve(Namespace::Flow, name, file, "item");
+                    self.flow_refs.insert((process, name.name.clone()), Location { file, span: name.span });
+                }
+                (Flow::Item(name.name.clone()), false)
+            }
+            ast::FlowNode::End(span) => {
+                if in_parallel {
+                    self.error(Code::UnjoinedBranch, Location { file, span: *span }, "a parallel branch that ends the process is never joined")
+                        .label("this branch never reaches the join")
+                        .help("every branch of `parallel { … }` must finish so that the flow can go on; move `end` after the parallel block");
+                }
+                (Flow::End, true)
+            }
+            ast::FlowNode::Parallel { branches, .. } => {
+                let mut flows = Vec::new();
+                for branch in branches {
+                    let (flow, _) = self.lower_sequence(file, process, branch, true, used);
+                    flows.push(flow);
+                }
+                (Flow::Parallel(flows), false)
+            }
+            ast::FlowNode::Conditional { branches, otherwise, .. } => {
+                let mut lowered = Vec::new();
+                let mut all_end = true;
+                for (guard, body) in branches {
+                    let rule = self.lower_rule(file, guard, None);
+                    let (flow, ends) = self.lower_sequence(file, process, body, in_parallel, used);
+                    all_end &= ends;
+                    lowered.push((rule, flow));
+                }
+                let otherwise = otherwise.as_ref().map(|body| {
+                    let (flow, ends) = self.lower_sequence(file, process, body, in_parallel, used);
+                    all_end &= ends;
+                    Box::new(flow)
+                });
+                let ends = all_end && otherwise.is_some();
+                (Flow::Choice { branches: lowered, otherwise }, ends)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ pass 3: cross-checks
+
+    fn cross_check(&mut self) {
+        self.check_licence_sources();
+        for index in 0..self.program.processes.len() {
+            self.check_process(index);
+        }
+        self.check_unused_items();
+    }
+
+    /// Every `from licence item.licence` names an item that produces that licence.
+    fn check_licence_sources(&mut self) {
+        let mut problems = Vec::new();
+        for item in &self.program.items {
+            for material in &item.materials {
+                let MaterialSource::Licence { item: producer, licence } = &material.source else { continue };
+                match self.program.item(producer) {
+                    None => {
+                        if !self.broken.contains(&(Namespace::Flow, producer.clone())) {
+                            problems.push((Code::UnknownName, material.location, format!("unknown item `{producer}`"), None));
+                        }
+                    }
+                    Some(p) if p.licence.as_ref().map(|l| &l.name) != Some(licence) => {
+                        let help = match &p.licence {
+                            Some(l) => format!("`{producer}` produces `{}`", l.name),
+                            None => format!("`{producer}` produces no licence; add `produces licence {licence} \"…\"` to it"),
+                        };
+                        problems.push((
+                            Code::LicenceNotProduced,
+                            material.location,
+                            format!("no item produces the licence `{producer}.{licence}`"),
+                            Some(help),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for (code, at, message, help) in problems {
+            let d = self.error(code, at, message).label("taken from a licence");
+            if let Some(help) = help {
+                d.help(help);
+            }
+        }
+    }
+
+    fn check_process(&mut self, index: usize) {
+        let process = self.program.processes[index].clone();
+        let spans = self.process_spans.get(index).cloned().unwrap_or_default();
+        // Licences used by an item must be produced by an item guaranteed to finish before it.
+        let before = analysis::guaranteed_before(&process.flow);
+        let mut problems = Vec::new();
+        for item_name in process.flow.items() {
+            let Some(item) = self.program.item(item_name) else { continue };
+            for material in &item.materials {
+                let MaterialSource::Licence { item: producer, licence } = &material.source else { continue };
+                let Some(producer_item) = self.program.item(producer) else { continue };
+                if producer_item.licence.as_ref().map(|l| &l.name) != Some(licence) {
+                    continue;
+                }
+                if before.get(item_name).is_some_and(|set| set.contains(producer.as_str())) {
+                    continue;
+                }
+                let why = if !process.flow.items().contains(&producer.as_str()) {
+                    format!("`{producer}` is not part of process `{}`", process.name)
+                } else {
+                    format!("in process `{}`, `{producer}` is not guaranteed to finish before `{item_name}`", process.name)
+                };
+                problems.push((item_name.to_string(), material.location, producer.clone(), licence.clone(), why));
+            }
+        }
+        for (item_name, at, producer, licence, why) in problems {
+            let reference = self.flow_refs.get(&(index, item_name.clone())).copied();
+            let d = self
+                .error(Code::LicenceNotProduced, at, format!("the licence `{producer}.{licence}` may not exist yet when `{item_name}` runs"))
+                .label("taken from a licence")
+                .help(format!("{why}; run `{producer}` before `{item_name}` (not in a parallel branch beside it)"));
+            if let Some(reference) = reference {
+                d.secondary(reference.file, reference.span, format!("`{item_name}` runs here"));
+            }
+        }
+
+        if let (Some(sla), Some(sla_at)) = (process.sla, spans.sla) {
+            let path = analysis::critical_path(&self.program, &process.flow);
+            if path.days > sla {
+                let steps: Vec<String> = path.items.iter().map(|(name, days)| format!("{name} ({days})")).collect();
+                self.error(
+                    Code::SlaInfeasible,
+                    sla_at,
+                    format!("the SLA of {sla} workdays cannot be met: the critical path takes {} workdays", path.days),
+                )
+                .label(format!("critical path: {} = {} workdays", steps.join(" → "), path.days))
+                .help("shorten the promised limits on this path, run its items in parallel, or raise the SLA");
+            }
+        }
+        if let (Some(bound), Some(visits_at)) = (process.visits_at_most, spans.visits) {
+            let trips = analysis::trips(&self.program, &process.flow);
+            if trips.trips > bound {
+                let visits: Vec<String> = trips.items.iter().map(|(name, n)| format!("{name} ({n})")).collect();
+                self.error(
+                    Code::TripsExceeded,
+                    visits_at,
+                    format!("the applicant may have to make {} trips, more than the {bound} allowed", trips.trips),
+                )
+                .label(format!("on-site visits: {} = {}", visits.join(" + "), trips.trips))
+                .help("make the items' visits online (`visits 0`), or raise the bound");
+            }
+        }
+    }
+
+    /// An item declared in a file that declares processes but used by none of them.
+    fn check_unused_items(&mut self) {
+        let used: HashSet<&str> = self.program.processes.iter().flat_map(|p| p.flow.items()).collect();
+        let files_with_processes: HashSet<FileId> = self.program.processes.iter().map(|p| p.location.file).collect();
+        let unused: Vec<(Location, String)> = self
+            .program
+            .items
+            .iter()
+            .filter(|i| files_with_processes.contains(&i.location.file) && !used.contains(i.name.as_str()))
+            .map(|i| (i.location, i.name.clone()))
+            .collect();
+        for (at, name) in unused {
+            self.error(Code::UnusedItem, at, format!("item `{name}` is used by no process in this file"))
+                .label("never used")
+                .help("add it to a process's flow, or move it to an item library");
+        }
+    }
+}
+
+/// A diagnostic just reported, still being completed.
+struct Pending<'d>(&'d mut Diagnostic);
+
+impl Pending<'_> {
+    fn label(self, label: impl Into<String>) -> Self {
+        self.0.label = label.into();
+        self
+    }
+
+    fn help(self, help: impl Into<String>) -> Self {
+        self.0.help = Some(help.into());
+        self
+    }
+
+    fn secondary(self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.0.secondary.push(Label { location: Location { file, span }, message: message.into() });
+        self
+    }
+}
+
+/// Steps of an item that declares none: the usual 受理 → 审查 → 决定 → 送达, or 受理 → 办结
+/// for an immediate item.
+fn default_steps(item: &Item) -> Vec<Step> {
+    let names: &[(&str, &str)] = match item.handling {
+        Handling::Immediate => &[("accept", "受理"), ("decide", "办结")],
+        Handling::Promised => &[("accept", "受理"), ("review", "审查"), ("decide", "决定"), ("deliver", "送达")],
+    };
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, (name, label))| Step {
+            name: name.to_string(),
+            label: Some(label.to_string()),
+            department: item.department.clone(),
+            cosign: Vec::new(),
+            next: vec![names.get(i + 1).map_or(StepTarget::End, |(n, _)| StepTarget::Step(n.to_string()))],
+            back: Vec::new(),
+            location: item.location,
+        })
+        .collect()
+}
+
+/// The forward edges between an item's steps, by index; `usize::MAX` stands for the end.
+struct StepGraph {
+    next: Vec<Vec<usize>>,
+    index: HashMap<String, usize>,
+}
+
+const END: usize = usize::MAX;
+
+impl StepGraph {
+    fn new(steps: &[Step]) -> Self {
+        let index: HashMap<String, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let next = steps
+            .iter()
+            .map(|s| {
+                s.next
+                    .iter()
+                    .map(|t| match t {
+                        StepTarget::End => END,
+                        StepTarget::Step(n) => index.get(n).copied().unwrap_or(END),
+                    })
+                    .collect()
+            })
+            .collect();
+        StepGraph { next, index }
+    }
+
+    fn reachable_from(&self, start: usize) -> Vec<bool> {
+        let mut seen = vec![false; self.next.len()];
+        let mut stack = vec![start];
+        while let Some(s) = stack.pop() {
+            if s == END || s >= seen.len() || std::mem::replace(&mut seen[s], true) {
+                continue;
+            }
+            stack.extend(self.next[s].iter().copied());
+        }
+        seen
+    }
+
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        self.reachable_from(from).get(to).copied().unwrap_or(false)
+    }
+
+    fn reaches_end(&self) -> Vec<bool> {
+        let n = self.next.len();
+        let mut reaches = vec![false; n];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for s in 0..n {
+                if !reaches[s] && self.next[s].iter().any(|&t| t == END || reaches[t]) {
+                    reaches[s] = true;
+                    changed = true;
+                }
+            }
+        }
+        reaches
+    }
+
+    /// Strongly connected components that contain a cycle, each in step order.
+    fn cycles(&self) -> Vec<Vec<usize>> {
+        let mut graph = petgraph::graph::DiGraph::<(), ()>::new();
+        let nodes: Vec<_> = (0..self.next.len()).map(|_| graph.add_node(())).collect();
+        for (s, targets) in self.next.iter().enumerate() {
+            for &t in targets {
+                if t != END {
+                    graph.add_edge(nodes[s], nodes[t], ());
+                }
+            }
+        }
+        petgraph::algo::tarjan_scc(&graph)
+            .into_iter()
+            .map(|c| {
+                let mut c: Vec<usize> = c.into_iter().map(|n| n.index()).collect();
+                c.sort_unstable();
+                c
+            })
+            .filter(|c| c.len() > 1 || self.next[c[0]].contains(&c[0]))
+            .collect()
+    }
+}
+
+/// GB/T 39554.1: a basic code (基本编码) of 12 characters or an implementation code (实施编码)
+/// of 31, digits and capital letters.
+fn is_item_code(code: &str) -> bool {
+    (code.len() == 12 || code.len() == 31) && code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+/// Levenshtein distance over characters, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
