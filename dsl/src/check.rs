@@ -113,7 +113,8 @@ impl<'a> Checker<'a> {
     // ------------------------------------------------------------------ pass 1: declare
 
     fn declare_all(&mut self) {
-        for file in &self.workspace.files {
+        let workspace = self.workspace;
+        for file in workspace.dependency_order().into_iter().filter_map(|id| workspace.file(id)) {
             for decl in &file.tree.decls {
                 let (kind, name) = match decl {
                     ast::Decl::Import(_) => continue,
@@ -221,7 +222,9 @@ impl<'a> Checker<'a> {
 
     fn lower_all(&mut self) {
         let workspace = self.workspace;
-        for file in &workspace.files {
+        let order: Vec<&crate::workspace::SourceFile> =
+            workspace.dependency_order().into_iter().filter_map(|id| workspace.file(id)).collect();
+        for &file in &order {
             for decl in &file.tree.decls {
 
                 match decl {
@@ -247,7 +250,7 @@ impl<'a> Checker<'a> {
             }
         }
         // Items and processes read departments and schemas, so they come second.
-        for file in &workspace.files {
+        for &file in &order {
             for decl in &file.tree.decls {
                 match decl {
                     ast::Decl::Item(d) => {
@@ -644,6 +647,7 @@ impl<'a> Checker<'a> {
                     _ => Form::Electronic,
                 },
                 location: Location { file, span: m.span },
+                source_location: Location { file, span: m.source.as_ref().map_or(m.span, source_span) },
             });
         }
         out
@@ -1034,7 +1038,7 @@ impl<'a> Checker<'a> {
                 match self.program.item(producer) {
                     None => {
                         if !self.broken.contains(&(Namespace::Flow, producer.clone())) {
-                            problems.push((Code::UnknownName, material.location, format!("unknown item `{producer}`"), None));
+                            problems.push((Code::UnknownName, material.source_location, format!("unknown item `{producer}`"), None));
                         }
                     }
                     Some(p) if p.licence.as_ref().map(|l| &l.name) != Some(licence) => {
@@ -1044,7 +1048,7 @@ impl<'a> Checker<'a> {
                         };
                         problems.push((
                             Code::LicenceNotProduced,
-                            material.location,
+                            material.source_location,
                             format!("no item produces the licence `{producer}.{licence}`"),
                             Some(help),
                         ));
@@ -1083,7 +1087,7 @@ impl<'a> Checker<'a> {
                 } else {
                     format!("in process `{}`, `{producer}` is not guaranteed to finish before `{item_name}`", process.name)
                 };
-                problems.push((item_name.to_string(), material.location, producer.clone(), licence.clone(), why));
+                problems.push((item_name.to_string(), material.source_location, producer.clone(), licence.clone(), why));
             }
         }
         for (item_name, at, producer, licence, why) in problems {
@@ -1161,6 +1165,14 @@ impl Pending<'_> {
     fn secondary(self, file: FileId, span: Span, message: impl Into<String>) -> Self {
         self.0.secondary.push(Label { location: Location { file, span }, message: message.into() });
         self
+    }
+}
+
+fn source_span(source: &ast::MaterialSource) -> Span {
+    match source {
+        ast::MaterialSource::Applicant { span }
+        | ast::MaterialSource::Shared { span, .. }
+        | ast::MaterialSource::Licence { span, .. } => *span,
     }
 }
 

@@ -222,6 +222,9 @@ pub struct Material {
     pub form: Form,
     #[serde(skip)]
     pub location: Location,
+    /// Where the `from …` clause is, for diagnostics about the source.
+    #[serde(skip)]
+    pub source_location: Location,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

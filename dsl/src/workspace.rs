@@ -126,6 +126,38 @@ impl Workspace {
         id
     }
 
+    /// Files with those they import first (a post-order walk from each file in load order),
+    /// so that "declared first" means "declared in the imported file".
+    pub fn dependency_order(&self) -> Vec<FileId> {
+        let mut order = Vec::with_capacity(self.files.len());
+        let mut state = vec![0u8; self.files.len()]; // 0 new, 1 on the stack, 2 done
+        for root in 0..self.files.len() {
+            let mut stack = vec![(root, 0usize)];
+            while let Some((file, next_import)) = stack.pop() {
+                if next_import == 0 {
+                    if state[file] != 0 {
+                        continue;
+                    }
+                    state[file] = 1;
+                }
+                match self.files[file].imports.get(next_import) {
+                    Some(import) => {
+                        stack.push((file, next_import + 1));
+                        let import = import.0 as usize;
+                        if state[import] == 0 {
+                            stack.push((import, 0));
+                        }
+                    }
+                    None => {
+                        state[file] = 2;
+                        order.push(FileId(file as u32));
+                    }
+                }
+            }
+        }
+        order
+    }
+
     /// For each file, the files whose declarations it can see: itself and its imports,
     /// transitively.
     pub fn visibility(&self) -> Vec<Vec<bool>> {
@@ -201,6 +233,7 @@ mod tests {
         assert_eq!(ws.files.len(), 3);
         assert_eq!(ws.diagnostics.len(), 1);
         assert_eq!(ws.diagnostics[0].code, Code::ImportNotFound);
+        assert_eq!(ws.dependency_order(), [FileId(1), FileId(2), FileId(0)]);
         let visible = ws.visibility();
         assert!(visible[0].iter().all(|&v| v));
         assert!(!visible[1][0]);
