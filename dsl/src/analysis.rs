@@ -17,7 +17,11 @@ pub fn guaranteed_before(flow: &Flow) -> HashMap<&str, HashSet<&str>> {
 }
 
 /// Walks `flow` given the items done before it; returns the items done after it.
-fn walk_guarantees<'a>(flow: &'a Flow, done: HashSet<&'a str>, out: &mut HashMap<&'a str, HashSet<&'a str>>) -> HashSet<&'a str> {
+fn walk_guarantees<'a>(
+    flow: &'a Flow,
+    done: HashSet<&'a str>,
+    out: &mut HashMap<&'a str, HashSet<&'a str>>,
+) -> HashSet<&'a str> {
     match flow {
         Flow::Item(name) => {
             let mut after = done.clone();
@@ -81,15 +85,17 @@ fn longest(flow: &Flow, weight: &dyn Fn(&str) -> u32) -> CriticalPath {
     match flow {
         Flow::Item(name) => CriticalPath { days: weight(name), items: vec![(name.clone(), weight(name))] },
         Flow::End => CriticalPath::default(),
-        Flow::Sequence(nodes) => nodes.iter().map(|n| longest(n, weight)).fold(CriticalPath::default(), |mut acc, p| {
-            acc.days = acc.days.saturating_add(p.days);
-            acc.items.extend(p.items);
-            acc
-        }),
-        Flow::Parallel(branches) => max_path(branches.iter().map(|b| longest(b, weight))),
-        Flow::Choice { branches, otherwise } => {
-            max_path(branches.iter().map(|(_, b)| longest(b, weight)).chain(otherwise.iter().map(|b| longest(b, weight))))
+        Flow::Sequence(nodes) => {
+            nodes.iter().map(|n| longest(n, weight)).fold(CriticalPath::default(), |mut acc, p| {
+                acc.days = acc.days.saturating_add(p.days);
+                acc.items.extend(p.items);
+                acc
+            })
         }
+        Flow::Parallel(branches) => max_path(branches.iter().map(|b| longest(b, weight))),
+        Flow::Choice { branches, otherwise } => max_path(
+            branches.iter().map(|(_, b)| longest(b, weight)).chain(otherwise.iter().map(|b| longest(b, weight))),
+        ),
     }
 }
 
@@ -112,11 +118,12 @@ fn sum_visits(flow: &Flow, weight: &dyn Fn(&str) -> u32) -> CriticalPath {
 
 /// The longest of several paths; the first one wins a tie, so the result is stable.
 fn max_path(paths: impl Iterator<Item = CriticalPath>) -> CriticalPath {
-    paths.fold(None, |best: Option<CriticalPath>, p| match best {
-        Some(b) if b.days >= p.days => Some(b),
-        _ => Some(p),
-    })
-    .unwrap_or_default()
+    paths
+        .fold(None, |best: Option<CriticalPath>, p| match best {
+            Some(b) if b.days >= p.days => Some(b),
+            _ => Some(p),
+        })
+        .unwrap_or_default()
 }
 
 /// The reform figures of one process.
@@ -237,7 +244,10 @@ mod tests {
     fn a_choice_guarantees_only_what_every_branch_does() {
         let rule = crate::model::Rule { source: "true".into(), message: None, location: Default::default() };
         let flow = Flow::Sequence(vec![
-            Flow::Choice { branches: vec![(rule.clone(), Flow::Sequence(vec![item("a"), item("b")]))], otherwise: Some(Box::new(item("a"))) },
+            Flow::Choice {
+                branches: vec![(rule.clone(), Flow::Sequence(vec![item("a"), item("b")]))],
+                otherwise: Some(Box::new(item("a"))),
+            },
             item("c"),
             Flow::Choice { branches: vec![(rule, item("d"))], otherwise: None },
             item("e"),

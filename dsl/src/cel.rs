@@ -115,7 +115,8 @@ fn collect_references(
             _ => break,
         }
     }
-    let mut walk = |e: &cel::common::ast::IdedExpr, bound: &mut Vec<String>| collect_references(e, info, offsets, bound, out);
+    let mut walk =
+        |e: &cel::common::ast::IdedExpr, bound: &mut Vec<String>| collect_references(e, info, offsets, bound, out);
     match &at.expr {
         Expr::Call(call) => {
             if let Some(target) = &call.target {
@@ -209,10 +210,15 @@ mod tests {
         let paths: Vec<Vec<&str>> = parsed
             .references
             .iter()
-            .map(|r| r.segments.iter().map(|(name, range)| {
-                assert_eq!(&rule[range.clone()], name, "{rule} {range:?}");
-                name.as_str()
-            }).collect())
+            .map(|r| {
+                r.segments
+                    .iter()
+                    .map(|(name, range)| {
+                        assert_eq!(&rule[range.clone()], name, "{rule} {range:?}");
+                        name.as_str()
+                    })
+                    .collect()
+            })
             .collect();
         assert_eq!(paths, vec![vec!["applicant", "company", "kind"], vec!["xs"], vec!["applicant", "age"]]);
     }

@@ -136,7 +136,11 @@ impl<'a> Checker<'a> {
                                 format!("the {} `{}` is declared twice", kind.keyword(), name.name),
                             )
                             .label("declared again here")
-                            .secondary(first.file, first.span, format!("first declared here as {}", first_kind.keyword()))
+                            .secondary(
+                                first.file,
+                                first.span,
+                                format!("first declared here as {}", first_kind.keyword()),
+                            )
                             .help(format!("rename one of them (the first is in `{first_path}`)")),
                         );
                     }
@@ -168,9 +172,13 @@ impl<'a> Checker<'a> {
                     _ => true,
                 };
                 if !kind_ok {
-                    self.error(Code::UnknownName, at, format!("`{}` is a {}, not an {expected}", name.name, kind.keyword()))
-                        .label(format!("expected an {expected}"))
-                        .secondary(declared_at.file, declared_at.span, "declared here");
+                    self.error(
+                        Code::UnknownName,
+                        at,
+                        format!("`{}` is a {}, not an {expected}", name.name, kind.keyword()),
+                    )
+                    .label(format!("expected an {expected}"))
+                    .secondary(declared_at.file, declared_at.span, "declared here");
                     return false;
                 }
                 let visible = self
@@ -184,7 +192,11 @@ impl<'a> Checker<'a> {
                     self.error(
                         Code::NotImported,
                         at,
-                        format!("the {} `{}` is declared in a file this file does not import", kind.keyword(), name.name),
+                        format!(
+                            "the {} `{}` is declared in a file this file does not import",
+                            kind.keyword(),
+                            name.name
+                        ),
                     )
                     .label("not imported")
                     .secondary(declared_at.file, declared_at.span, "declared here")
@@ -226,7 +238,6 @@ impl<'a> Checker<'a> {
             workspace.dependency_order().into_iter().filter_map(|id| workspace.file(id)).collect();
         for &file in &order {
             for decl in &file.tree.decls {
-
                 match decl {
                     ast::Decl::Import(_) => {}
                     ast::Decl::Department(d) => {
@@ -283,7 +294,9 @@ impl<'a> Checker<'a> {
 
     /// Whether this is the declaration that owns the name (later ones are duplicates).
     fn is_first_declaration(&self, namespace: Namespace, file: FileId, name: &ast::Ident) -> bool {
-        self.declared.get(&(namespace, name.name.clone())).is_some_and(|(at, _)| at.file == file && at.span == name.span)
+        self.declared
+            .get(&(namespace, name.name.clone()))
+            .is_some_and(|(at, _)| at.file == file && at.span == name.span)
     }
 
     fn lower_department(&mut self, file: FileId, d: &ast::Department) -> Department {
@@ -291,9 +304,13 @@ impl<'a> Checker<'a> {
         let mut datasets = Vec::new();
         for set in &d.datasets {
             if let Some(&first) = seen.get(set.name.name.as_str()) {
-                self.error(Code::DuplicateName, Location { file, span: set.name.span }, format!("the data set `{}` is declared twice", set.name.name))
-                    .label("declared again here")
-                    .secondary(file, first, "first declared here");
+                self.error(
+                    Code::DuplicateName,
+                    Location { file, span: set.name.span },
+                    format!("the data set `{}` is declared twice", set.name.name),
+                )
+                .label("declared again here")
+                .secondary(file, first, "first declared here");
                 continue;
             }
             seen.insert(&set.name.name, set.name.span);
@@ -336,13 +353,22 @@ impl<'a> Checker<'a> {
                 "id" => Some(Pii::Id),
                 "phone" => Some(Pii::Phone),
                 other => {
-                    self.error(Code::InvalidValue, Location { file, span: p.span }, format!("unknown kind of personal data `{other}`"))
-                        .label("expected `name`, `id` or `phone`")
-                        .help("write `pii(name)`, `pii(id)` or `pii(phone)`: each is masked in its own way");
+                    self.error(
+                        Code::InvalidValue,
+                        Location { file, span: p.span },
+                        format!("unknown kind of personal data `{other}`"),
+                    )
+                    .label("expected `name`, `id` or `phone`")
+                    .help("write `pii(name)`, `pii(id)` or `pii(phone)`: each is masked in its own way");
                     None
                 }
             });
-            out.push(SchemaField { name: field.name.name.clone(), ty, pii, location: Location { file, span: field.name.span } });
+            out.push(SchemaField {
+                name: field.name.name.clone(),
+                ty,
+                pii,
+                location: Location { file, span: field.name.span },
+            });
         }
         out
     }
@@ -374,9 +400,13 @@ impl<'a> Checker<'a> {
                 for e in errors {
                     let at = text.span.start as usize + e.offset.min(text.source.len());
                     let end = (at + 1).min(text.span.end as usize).max(at);
-                    self.error(Code::CelSyntax, Location { file, span: Span::new(at, end) }, format!("invalid rule: {}", e.message))
-                        .label(e.message.clone())
-                        .help("rules are CEL expressions, e.g. `applicant.age >= 18 && applicant.credit_ok`");
+                    self.error(
+                        Code::CelSyntax,
+                        Location { file, span: Span::new(at, end) },
+                        format!("invalid rule: {}", e.message),
+                    )
+                    .label(e.message.clone())
+                    .help("rules are CEL expressions, e.g. `applicant.age >= 18 && applicant.credit_ok`");
                 }
             }
         }
@@ -399,14 +429,19 @@ impl<'a> Checker<'a> {
                 names.push_str(", ");
             }
             names.push_str(&CONTEXT_NAMES.map(|n| format!("`{n}`")).join(", "));
-            self.error(Code::UnknownName, Location { file, span: span_of(root_range) }, format!("unknown name `{root}` in rule"))
-                .label("not a schema or a case value")
-                .help(format!("rules can read {names}"));
+            self.error(
+                Code::UnknownName,
+                Location { file, span: span_of(root_range) },
+                format!("unknown name `{root}` in rule"),
+            )
+            .label("not a schema or a case value")
+            .help(format!("rules can read {names}"));
             return;
         };
         let declared = self.declared.get(&(Namespace::Schema, root.clone())).map(|(at, _)| at.file);
         if let Some(declared) = declared {
-            let visible = self.visible.get(file.0 as usize).and_then(|r| r.get(declared.0 as usize)).copied().unwrap_or(true);
+            let visible =
+                self.visible.get(file.0 as usize).and_then(|r| r.get(declared.0 as usize)).copied().unwrap_or(true);
             if !visible {
                 let path = self.path(declared);
                 self.error(
@@ -426,14 +461,21 @@ impl<'a> Checker<'a> {
                     Some(f) => ty = f.ty.clone(),
                     None => {
                         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                        let close = names.iter().filter(|n| edit_distance(n, field) <= 2).min_by_key(|n| edit_distance(n, field));
+                        let close = names
+                            .iter()
+                            .filter(|n| edit_distance(n, field) <= 2)
+                            .min_by_key(|n| edit_distance(n, field));
                         let help = match close {
                             Some(c) => format!("did you mean `{c}`?"),
                             None => format!("`{path}` has the fields {}", names.join(", ")),
                         };
-                        self.error(Code::UnknownName, Location { file, span: span_of(range) }, format!("`{path}` has no field `{field}`"))
-                            .label("unknown field")
-                            .help(help);
+                        self.error(
+                            Code::UnknownName,
+                            Location { file, span: span_of(range) },
+                            format!("`{path}` has no field `{field}`"),
+                        )
+                        .label("unknown field")
+                        .help(help);
                         return;
                     }
                 },
@@ -476,19 +518,27 @@ impl<'a> Checker<'a> {
         for field in &d.fields {
             let keyword = field.kind.keyword();
             if let Some(&first) = seen.get(keyword) {
-                self.error(Code::DuplicateField, at(field.keyword), format!("`{keyword}` is given twice in item `{}`", d.name.name))
-                    .label("given again here")
-                    .secondary(file, first, "first given here")
-                    .help("keep one of them");
+                self.error(
+                    Code::DuplicateField,
+                    at(field.keyword),
+                    format!("`{keyword}` is given twice in item `{}`", d.name.name),
+                )
+                .label("given again here")
+                .secondary(file, first, "first given here")
+                .help("keep one of them");
                 continue;
             }
             seen.insert(keyword, field.keyword);
             match &field.kind {
                 ast::ItemFieldKind::Code(code) => {
                     if !is_item_code(&code.value) {
-                        self.error(Code::ItemCodeFormat, at(code.span), format!("`{}` is not a GB/T 39554.1 item code", code.value))
-                            .label("expected 12 or 31 digits and capital letters")
-                            .help("a basic code (基本编码) has 12 characters, an implementation code (实施编码) 31");
+                        self.error(
+                            Code::ItemCodeFormat,
+                            at(code.span),
+                            format!("`{}` is not a GB/T 39554.1 item code", code.value),
+                        )
+                        .label("expected 12 or 31 digits and capital letters")
+                        .help("a basic code (基本编码) has 12 characters, an implementation code (实施编码) 31");
                     }
                     item.code = Some(code.value.clone());
                 }
@@ -570,7 +620,8 @@ impl<'a> Checker<'a> {
                 .label("no promised limit")
                 .help("a promised item (承诺件) must say its promised limit, e.g. `promised_limit 5 workdays`");
         }
-        if let (Some(legal), Some(promised), Some(promised_at)) = (item.legal_limit, item.promised_limit, promised_span) {
+        if let (Some(legal), Some(promised), Some(promised_at)) = (item.legal_limit, item.promised_limit, promised_span)
+        {
             if promised > legal {
                 let diagnostic = self
                     .error(
@@ -614,7 +665,10 @@ impl<'a> Checker<'a> {
                 None | Some(ast::MaterialSource::Applicant { .. }) => MaterialSource::Applicant,
                 Some(ast::MaterialSource::Shared { department, dataset, .. }) => {
                     if self.resolve(Namespace::Department, department, file, "department") {
-                        let has = self.program.department(&department.name).map(|d| d.datasets.iter().any(|(n, _)| *n == dataset.name));
+                        let has = self
+                            .program
+                            .department(&department.name)
+                            .map(|d| d.datasets.iter().any(|(n, _)| *n == dataset.name));
                         if has == Some(false) {
                             self.error(
                                 Code::UnknownName,
@@ -622,7 +676,10 @@ impl<'a> Checker<'a> {
                                 format!("department `{}` shares no data set `{}`", department.name, dataset.name),
                             )
                             .label("unknown data set")
-                            .help(format!("declare it: `department {} \"…\" {{ data {} \"…\" }}`", department.name, dataset.name));
+                            .help(format!(
+                                "declare it: `department {} \"…\" {{ data {} \"…\" }}`",
+                                department.name, dataset.name
+                            ));
                         }
                     }
                     MaterialSource::Shared { department: department.name.clone(), dataset: dataset.name.clone() }
@@ -696,12 +753,18 @@ impl<'a> Checker<'a> {
                             ast::StepRef::End(span) => {
                                 explicit_end = true;
                                 match previous {
-                                    Some(p) if !steps[p].next.contains(&StepTarget::End) => steps[p].next.push(StepTarget::End),
+                                    Some(p) if !steps[p].next.contains(&StepTarget::End) => {
+                                        steps[p].next.push(StepTarget::End)
+                                    }
                                     Some(_) => {}
                                     None => {
-                                        self.error(Code::InvalidValue, at(*span), "a chain of steps cannot start with `end`")
-                                            .label("nothing comes before")
-                                            .help("write `step -> end`");
+                                        self.error(
+                                            Code::InvalidValue,
+                                            at(*span),
+                                            "a chain of steps cannot start with `end`",
+                                        )
+                                        .label("nothing comes before")
+                                        .help("write `step -> end`");
                                     }
                                 }
                                 // Nothing leads from `end` to what follows it in the chain.
@@ -754,15 +817,25 @@ impl<'a> Checker<'a> {
         for (from, target) in pending_back {
             match graph.index.get(target.name.as_str()) {
                 None => {
-                    self.error(Code::UnknownName, at(target.span), format!("item `{}` has no step `{}`", item.name, target.name))
-                        .label("unknown step")
-                        .help(format!("the steps are {}", steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")));
+                    self.error(
+                        Code::UnknownName,
+                        at(target.span),
+                        format!("item `{}` has no step `{}`", item.name, target.name),
+                    )
+                    .label("unknown step")
+                    .help(format!(
+                        "the steps are {}",
+                        steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
                 }
                 Some(&to) if to == from || !graph.reaches(to, from) => {
                     self.error(
                         Code::BackNotEarlier,
                         at(target.span),
-                        format!("step `{}` can return only to an earlier step, and `{}` is not one", steps[from].name, target.name),
+                        format!(
+                            "step `{}` can return only to an earlier step, and `{}` is not one",
+                            steps[from].name, target.name
+                        ),
                     )
                     .label("not before this step")
                     .help("a return (退回) sends the case back to a step it has passed");
@@ -784,7 +857,10 @@ impl<'a> Checker<'a> {
                     format!("step `{}` of item `{}` can never be reached", step.name, item.name),
                 )
                 .label("no chain leads here")
-                .help(format!("steps start at `{}`; add it to a chain such as `{} -> {}`", steps[0].name, steps[0].name, step.name));
+                .help(format!(
+                    "steps start at `{}`; add it to a chain such as `{} -> {}`",
+                    steps[0].name, steps[0].name, step.name
+                ));
             }
         }
         let reaches_end = graph.reaches_end();
@@ -810,9 +886,13 @@ impl<'a> Checker<'a> {
         }
         for (i, step) in steps.iter().enumerate() {
             if reachable[i] && step.next.is_empty() && !reported_cycles.contains(&i) {
-                self.error(Code::NoWayOut, step.location, format!("step `{}` of item `{}` has no way out", step.name, item.name))
-                    .label("nothing follows this step")
-                    .help(format!("continue it (`{} -> …`) or finish the item (`{} -> end`)", step.name, step.name));
+                self.error(
+                    Code::NoWayOut,
+                    step.location,
+                    format!("step `{}` of item `{}` has no way out", step.name, item.name),
+                )
+                .label("nothing follows this step")
+                .help(format!("continue it (`{} -> …`) or finish the item (`{} -> end`)", step.name, step.name));
             }
         }
     }
@@ -838,10 +918,14 @@ impl<'a> Checker<'a> {
         for field in &d.fields {
             let keyword = field.kind.keyword();
             if let Some(&first) = seen.get(keyword) {
-                self.error(Code::DuplicateField, at(field.keyword), format!("`{keyword}` is given twice in process `{}`", d.name.name))
-                    .label("given again here")
-                    .secondary(file, first, "first given here")
-                    .help("keep one of them");
+                self.error(
+                    Code::DuplicateField,
+                    at(field.keyword),
+                    format!("`{keyword}` is given twice in process `{}`", d.name.name),
+                )
+                .label("given again here")
+                .secondary(file, first, "first given here")
+                .help("keep one of them");
                 continue;
             }
             seen.insert(keyword, field.keyword);
@@ -869,7 +953,9 @@ impl<'a> Checker<'a> {
                     let (flow, _) = self.lower_sequence(file, index, sequence, false, &mut used);
                     process.flow = flow;
                 }
-                ast::ProcessFieldKind::Warn(rules) => process.warnings = self.lower_warnings(file, rules, process.sla.is_some()),
+                ast::ProcessFieldKind::Warn(rules) => {
+                    process.warnings = self.lower_warnings(file, rules, process.sla.is_some())
+                }
             }
         }
         if !window_seen {
@@ -910,13 +996,21 @@ impl<'a> Checker<'a> {
             let warn_at = match rule.at {
                 ast::WarnAt::PercentOfSla(n) => {
                     if n.value == 0 || n.value > 100 {
-                        self.error(Code::InvalidValue, Location { file, span: n.span }, format!("{}% is not a share of the SLA", n.value))
-                            .label("expected 1% to 100%")
-                            .help("use `overdue` for a warning once the SLA has passed");
+                        self.error(
+                            Code::InvalidValue,
+                            Location { file, span: n.span },
+                            format!("{}% is not a share of the SLA", n.value),
+                        )
+                        .label("expected 1% to 100%")
+                        .help("use `overdue` for a warning once the SLA has passed");
                     } else if !has_sla {
-                        self.error(Code::MissingField, Location { file, span: n.span }, "a warning at a share of the SLA needs an `sla`")
-                            .label("no SLA to take a share of")
-                            .help("declare `sla N workdays` before `warn`");
+                        self.error(
+                            Code::MissingField,
+                            Location { file, span: n.span },
+                            "a warning at a share of the SLA needs an `sla`",
+                        )
+                        .label("no SLA to take a share of")
+                        .help("declare `sla N workdays` before `warn`");
                     }
                     WarningAt::PercentOfSla(n.value)
                 }
@@ -942,9 +1036,13 @@ impl<'a> Checker<'a> {
         for node in &sequence.nodes {
             if ended {
                 if !reported {
-                    self.error(Code::UnreachableState, Location { file, span: node.span() }, "this part of the flow is never reached")
-                        .label("every path before it ends the process")
-                        .help("remove it, or remove the `end` before it");
+                    self.error(
+                        Code::UnreachableState,
+                        Location { file, span: node.span() },
+                        "this part of the flow is never reached",
+                    )
+                    .label("every path before it ends the process")
+                    .help("remove it, or remove the `end` before it");
                     reported = true;
                 }
                 continue;
@@ -1038,13 +1136,20 @@ impl<'a> Checker<'a> {
                 match self.program.item(producer) {
                     None => {
                         if !self.broken.contains(&(Namespace::Flow, producer.clone())) {
-                            problems.push((Code::UnknownName, material.source_location, format!("unknown item `{producer}`"), None));
+                            problems.push((
+                                Code::UnknownName,
+                                material.source_location,
+                                format!("unknown item `{producer}`"),
+                                None,
+                            ));
                         }
                     }
                     Some(p) if p.licence.as_ref().map(|l| &l.name) != Some(licence) => {
                         let help = match &p.licence {
                             Some(l) => format!("`{producer}` produces `{}`", l.name),
-                            None => format!("`{producer}` produces no licence; add `produces licence {licence} \"…\"` to it"),
+                            None => format!(
+                                "`{producer}` produces no licence; add `produces licence {licence} \"…\"` to it"
+                            ),
                         };
                         problems.push((
                             Code::LicenceNotProduced,
@@ -1085,15 +1190,28 @@ impl<'a> Checker<'a> {
                 let why = if !process.flow.items().contains(&producer.as_str()) {
                     format!("`{producer}` is not part of process `{}`", process.name)
                 } else {
-                    format!("in process `{}`, `{producer}` is not guaranteed to finish before `{item_name}`", process.name)
+                    format!(
+                        "in process `{}`, `{producer}` is not guaranteed to finish before `{item_name}`",
+                        process.name
+                    )
                 };
-                problems.push((item_name.to_string(), material.source_location, producer.clone(), licence.clone(), why));
+                problems.push((
+                    item_name.to_string(),
+                    material.source_location,
+                    producer.clone(),
+                    licence.clone(),
+                    why,
+                ));
             }
         }
         for (item_name, at, producer, licence, why) in problems {
             let reference = self.flow_refs.get(&(index, item_name.clone())).copied();
             let d = self
-                .error(Code::LicenceNotProduced, at, format!("the licence `{producer}.{licence}` may not exist yet when `{item_name}` runs"))
+                .error(
+                    Code::LicenceNotProduced,
+                    at,
+                    format!("the licence `{producer}.{licence}` may not exist yet when `{item_name}` runs"),
+                )
                 .label("taken from a licence")
                 .help(format!("{why}; run `{producer}` before `{item_name}` (not in a parallel branch beside it)"));
             if let Some(reference) = reference {

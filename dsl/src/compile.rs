@@ -40,11 +40,19 @@ pub enum State {
     Start,
     End,
     /// A step of an item: a task for `department`.
-    Step { item: String, step: String, department: String, label: Option<String>, cosign: Vec<String> },
+    Step {
+        item: String,
+        step: String,
+        department: String,
+        label: Option<String>,
+        cosign: Vec<String>,
+    },
     /// The split of a parallel block: every outgoing transition is taken.
     Fork,
     /// The join of a parallel block: waits for `branches` arrivals.
-    Join { branches: usize },
+    Join {
+        branches: usize,
+    },
     /// A conditional: the first transition whose guard holds is taken, else the `otherwise` one.
     Choice,
 }
@@ -221,7 +229,8 @@ impl GraphBuilder<'_> {
             })
             .collect();
         let Some(&first) = nodes.first() else { return pending };
-        let entering = pending.into_iter().map(|(from, t)| (from, Transition { item: Some(item.name.clone()), ..t })).collect();
+        let entering =
+            pending.into_iter().map(|(from, t)| (from, Transition { item: Some(item.name.clone()), ..t })).collect();
         self.connect(entering, first);
         let index_of = |name: &str| item.steps.iter().position(|s| s.name == name).map(|i| nodes[i]);
         let mut exits = Vec::new();

@@ -11,7 +11,8 @@ pub fn to_dot(flow: &CompiledFlow) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(&flow.name));
     let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;\n  rankdir=LR;", dot_escape(&flow.title));
-    let _ = writeln!(out, "  node [fontname=\"sans-serif\", fontsize=11];\n  edge [fontname=\"sans-serif\", fontsize=9];");
+    let _ =
+        writeln!(out, "  node [fontname=\"sans-serif\", fontsize=11];\n  edge [fontname=\"sans-serif\", fontsize=9];");
     for index in flow.graph.node_indices() {
         let (label, shape) = node_label(flow, &flow.graph[index]);
         let _ = writeln!(out, "  n{} [label=\"{}\", shape={shape}];", index.index(), dot_escape(&label));

@@ -19,6 +19,6 @@ pub mod workspace;
 
 pub use check::{check, Analysis};
 pub use compile::{compile, CompiledFlow};
-pub use workspace::{Loader, MemoryLoader, SourceFile, Workspace};
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use span::{FileId, LineIndex, Location, Span};
+pub use workspace::{Loader, MemoryLoader, SourceFile, Workspace};

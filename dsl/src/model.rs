@@ -232,9 +232,15 @@ pub struct Material {
 pub enum MaterialSource {
     Applicant,
     /// 数据共享: fetched from a department's data set instead of asked of the applicant.
-    Shared { department: String, dataset: String },
+    Shared {
+        department: String,
+        dataset: String,
+    },
     /// 电子证照: a licence produced by an earlier item.
-    Licence { item: String, licence: String },
+    Licence {
+        item: String,
+        licence: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,7 +306,10 @@ pub enum Flow {
     /// Every branch runs; the flow continues when all have finished.
     Parallel(Vec<Flow>),
     /// The first branch whose guard holds runs; without an `else`, none may run.
-    Choice { branches: Vec<(Rule, Flow)>, otherwise: Option<Box<Flow>> },
+    Choice {
+        branches: Vec<(Rule, Flow)>,
+        otherwise: Option<Box<Flow>>,
+    },
 }
 
 impl Flow {

@@ -21,19 +21,17 @@ pub fn render(workspace: &Workspace, diagnostic: &Diagnostic, color: bool) -> St
             AnnotationKind::Primary.span(clamp(&file.text, diagnostic.location.span)).label(diagnostic.label.as_str()),
         );
         for label in diagnostic.secondary.iter().filter(|l| l.location.file == diagnostic.location.file) {
-            snippet = snippet
-                .annotation(AnnotationKind::Context.span(clamp(&file.text, label.location.span)).label(label.message.as_str()));
+            snippet = snippet.annotation(
+                AnnotationKind::Context.span(clamp(&file.text, label.location.span)).label(label.message.as_str()),
+            );
         }
         group = group.element(snippet);
     }
     for label in diagnostic.secondary.iter().filter(|l| l.location.file != diagnostic.location.file) {
         if let Some(file) = workspace.file(label.location.file) {
-            group = group.element(
-                Snippet::source(file.text.as_str())
-                    .path(file.path.as_str())
-                    .fold(true)
-                    .annotation(AnnotationKind::Context.span(clamp(&file.text, label.location.span)).label(label.message.as_str())),
-            );
+            group = group.element(Snippet::source(file.text.as_str()).path(file.path.as_str()).fold(true).annotation(
+                AnnotationKind::Context.span(clamp(&file.text, label.location.span)).label(label.message.as_str()),
+            ));
         }
     }
     if let Some(help) = &diagnostic.help {

@@ -68,8 +68,13 @@ impl Workspace {
                     workspace.add(path, text, loader);
                 }
                 Err(reason) => workspace.diagnostics.push(
-                    Diagnostic::new(Code::ImportNotFound, FileId(u32::MAX), Span::default(), format!("cannot read `{path}`: {reason}"))
-                        .label("file not read"),
+                    Diagnostic::new(
+                        Code::ImportNotFound,
+                        FileId(u32::MAX),
+                        Span::default(),
+                        format!("cannot read `{path}`: {reason}"),
+                    )
+                    .label("file not read"),
                 ),
             }
         }

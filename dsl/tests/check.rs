@@ -110,7 +110,8 @@ fn the_same_source_compiles_to_the_same_version_and_formatting_does_not_change_i
     let c = dsl::compile(&analysis.program, "start_business").expect("compiles");
     assert_eq!(a.version, c.version, "layout and comments are not part of the version");
 
-    let changed = text.replace("promised_limit 1 workday\n  visits         0", "promised_limit 2 workday\n  visits         0");
+    let changed =
+        text.replace("promised_limit 1 workday\n  visits         0", "promised_limit 2 workday\n  visits         0");
     assert_ne!(changed, text);
     let workspace = Workspace::single("ok_joint_process.flow", &changed, &mut loader);
     let analysis = check(&workspace);

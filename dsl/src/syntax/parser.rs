@@ -100,6 +100,7 @@ fn scan(text: &str) -> Scan {
     let mut comments = Vec::new();
     let mut current = Chunk { start: 0, end: 0, too_deep_at: None };
     let mut depth = 0usize;
+    let mut angle_depth = 0usize;
     let mut at_line_start = true;
     let mut i = 0;
     while i < bytes.len() {
@@ -118,6 +119,7 @@ fn scan(text: &str) -> Scan {
                     current.start = i;
                 }
                 depth = 0;
+                angle_depth = 0;
             }
             continue;
         }
@@ -139,6 +141,20 @@ fn scan(text: &str) -> Scan {
                 if i < bytes.len() && bytes[i] == quote {
                     i += 1;
                 }
+            }
+            // `list<…>` nests types; `<` elsewhere is a comparison.
+            b'<' if text[..i].trim_end().ends_with("list") => {
+                angle_depth += 1;
+                depth += 1;
+                if depth > MAX_NESTING && current.too_deep_at.is_none() {
+                    current.too_deep_at = Some(i);
+                }
+                i += 1;
+            }
+            b'>' if angle_depth > 0 => {
+                angle_depth -= 1;
+                depth = depth.saturating_sub(1);
+                i += 1;
             }
             b'(' | b'[' | b'{' => {
                 depth += 1;

@@ -1,0 +1,144 @@
+//! The `onetrip` binary end to end: exit codes, output formats, and the graph accepted by
+//! Graphviz's `dot`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn onetrip(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onetrip"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("onetrip runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const EXAMPLE: &str = "examples/start-business";
+const PROCESS_FILE: &str = "examples/start-business/start_business.flow";
+
+#[test]
+fn check_passes_on_the_examples_and_fails_with_rustc_style_errors() {
+    let ok = onetrip(&["check", EXAMPLE, "examples/newborn"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+
+    let bad = onetrip(&["check", "dsl/tests/fixtures/check/e0302_sla_infeasible.flow"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = text(&bad.stderr);
+    assert!(stderr.contains("error[E0302]"), "{stderr}");
+    assert!(stderr.contains("--> dsl/tests/fixtures/check/e0302_sla_infeasible.flow:23:10"), "{stderr}");
+    assert!(stderr.contains("^^^^^^^^^^ critical path: registration (2) → tax_setup (3) = 5 workdays"), "{stderr}");
+    assert!(stderr.contains("= help:"), "{stderr}");
+}
+
+#[test]
+fn check_json_gives_positions_for_tools() {
+    let out = onetrip(&["check", "--format", "json", "dsl/tests/fixtures/check/e0001_three_errors.flow"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diagnostics: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let codes: Vec<&str> =
+        diagnostics.as_array().expect("array").iter().map(|d| d["code"].as_str().expect("code")).collect();
+    assert_eq!(codes, ["E0001", "E0001", "E0101"]);
+    assert_eq!(diagnostics[2]["line"], 16);
+    assert_eq!(diagnostics[2]["column"], 18);
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = onetrip(&["check", "no/such.flow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read `no/such.flow`"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn graph_dot_is_accepted_by_graphviz() {
+    let out = onetrip(&["graph", "start_business", PROCESS_FILE, "--format", "dot"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dot = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut dot = match dot {
+        Ok(child) => child,
+        Err(e) => panic!("Graphviz `dot` is needed for this test (Debian package graphviz; .ci/run installs it): {e}"),
+    };
+    use std::io::Write;
+    dot.stdin.take().expect("stdin").write_all(&out.stdout).expect("write");
+    let result = dot.wait_with_output().expect("dot runs");
+    assert!(result.status.success(), "dot rejected the graph: {}", text(&result.stderr));
+    assert!(text(&result.stdout).contains("<svg"), "no SVG");
+
+    let mermaid = onetrip(&["graph", "start_business", PROCESS_FILE, "--format", "mermaid"]);
+    assert!(text(&mermaid.stdout).starts_with("flowchart LR"));
+}
+
+#[test]
+fn report_prints_the_reform_figures() {
+    let out = onetrip(&["report", "start_business", PROCESS_FILE, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(report["items"].as_u64().expect("items") >= 5);
+    assert!(report["materials_asked"].as_u64() < report["materials_total"].as_u64());
+    let table = onetrip(&["report", "start_business", PROCESS_FILE]);
+    assert!(text(&table.stdout).contains("critical path"), "{}", text(&table.stdout));
+
+    let unknown = onetrip(&["report", "no_such_process", PROCESS_FILE]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no process or item `no_such_process`"));
+}
+
+#[test]
+fn compile_prints_a_versioned_state_machine() {
+    let out = onetrip(&["compile", "start_business", PROCESS_FILE]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let flow: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(flow["version"].as_str().expect("version").len(), 64);
+    assert!(flow["graph"]["nodes"].as_array().expect("nodes").len() > 10);
+}
+
+/// Copies a folder of flow files to a fresh temporary folder.
+fn scratch_copy(from: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("onetrip-cli-{}-{}", std::process::id(), from.replace('/', "_")));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(from)).expect("folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "flow") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    dir
+}
+
+#[test]
+fn fmt_check_reports_then_fmt_fixes_and_is_idempotent() {
+    let dir = scratch_copy(EXAMPLE);
+    let file = dir.join("start_business.flow");
+    let original = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, original.replace("\n  ", "\n        ")).expect("write");
+    let path = file.to_string_lossy().into_owned();
+
+    let check = onetrip(&["fmt", "--check", &path]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stdout));
+    assert!(text(&check.stdout).contains("not formatted"));
+
+    assert!(onetrip(&["fmt", &path]).status.success());
+    let once = std::fs::read_to_string(&file).expect("read");
+    assert!(onetrip(&["fmt", "--check", &path]).status.success(), "formatted file passes --check");
+    assert!(onetrip(&["fmt", &path]).status.success());
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), once, "idempotent");
+
+    // A file that does not parse is left alone, with its syntax error shown.
+    let broken = dir.join("broken.flow");
+    std::fs::write(&broken, "item x \"X\" {\n  handling\n}\n").expect("write");
+    let out = onetrip(&["fmt", &broken.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("error[E0001]"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&broken).expect("read"), "item x \"X\" {\n  handling\n}\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
