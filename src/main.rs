@@ -325,7 +325,10 @@ fn report_table(report: &dsl::analysis::Report) -> String {
         (
             "working days 工作日",
             format!("{} (SLA {sla})", report.days),
-            format!("{} one by one; legal limits {}", report.days_separately, report.legal_days_separately),
+            match report.legal_days_separately {
+                Some(legal) => format!("{} one by one; legal limits {legal}", report.days_separately),
+                None => format!("{} one by one", report.days_separately),
+            },
         ),
         ("critical path", path.join(" → "), String::new()),
         (

@@ -146,8 +146,9 @@ pub struct Report {
     pub asked: Vec<(String, String)>,
     /// Working days if the items were applied for one after another (promised limits added).
     pub days_separately: u32,
-    /// Legal limits of all items added: the time the law allows for doing them one by one.
-    pub legal_days_separately: u32,
+    /// Legal limits of all items added (the time the law allows for doing them one by one),
+    /// when every item declares one.
+    pub legal_days_separately: Option<u32>,
     /// Promised working days on the critical path of the joint process.
     pub days: u32,
     pub critical_path: Vec<(String, u32)>,
@@ -209,7 +210,7 @@ pub fn report(program: &Program, process: &Process) -> Report {
         materials_from_licences: licences,
         asked,
         days_separately: items.iter().map(|i| i.promised_days()).sum(),
-        legal_days_separately: items.iter().map(|i| i.legal_limit.unwrap_or_else(|| i.promised_days())).sum(),
+        legal_days_separately: items.iter().map(|i| i.legal_limit).sum(),
         days: path.days,
         critical_path: path.items,
         sla: process.sla,

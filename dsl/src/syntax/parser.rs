@@ -326,6 +326,27 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::warn_rule => "`yellow` or `red`",
         Rule::overdue => "`overdue`",
         Rule::EOI => "the end of the declaration",
+        Rule::k_import => "`import`",
+        Rule::k_department => "`department`",
+        Rule::k_data => "`data`",
+        Rule::k_schema => "`schema`",
+        Rule::k_item => "`item`",
+        Rule::k_type => "`type`",
+        Rule::k_handling => "`handling`",
+        Rule::k_supplement => "`supplement`",
+        Rule::k_produces => "`produces`",
+        Rule::k_licence => "`licence`",
+        Rule::k_from => "`from`",
+        Rule::k_shared => "`shared`",
+        Rule::k_applicant => "`applicant`",
+        Rule::k_when => "`when`",
+        Rule::k_back => "`back`",
+        Rule::k_cosign => "`cosign`",
+        Rule::k_by => "`by`",
+        Rule::k_process => "`process`",
+        Rule::k_window => "`window`",
+        Rule::k_if => "`if`",
+        Rule::k_free => "`free`",
         _ => return None,
     })
 }
@@ -335,7 +356,12 @@ fn describe_expected(positives: &[Rule]) -> String {
     let item_fields = positives.iter().filter(|r| format!("{r:?}").starts_with("i_")).count();
     let process_fields = positives.iter().filter(|r| format!("{r:?}").starts_with("p_")).count();
     let material_attrs = positives.iter().filter(|r| format!("{r:?}").starts_with("m_")).count();
+    // A field's keyword is already named by its group.
+    let grouped = item_fields > 3 || process_fields > 3 || material_attrs > 3;
     for &rule in positives {
+        if grouped && is_keyword(rule) {
+            continue;
+        }
         let group = format!("{rule:?}");
         let name = if item_fields > 3 && group.starts_with("i_") {
             "an item field (code, department, type, handling, legal_limit, promised_limit, visits, fee, basis, online, supplement, eligible, materials, steps, produces)"
@@ -378,7 +404,7 @@ impl Builder {
 
     fn text(&self, pair: Pair<Rule>) -> Text {
         let span = self.span(&pair);
-        let inner = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
+        let inner = children(pair).next().map(|p| p.as_str()).unwrap_or("");
         Text { value: unescape(inner), span }
     }
 
@@ -394,14 +420,14 @@ impl Builder {
 
     fn duration(&self, pair: Pair<Rule>) -> Number {
         let span = self.span(&pair);
-        let number = pair.into_inner().next().map(|p| self.number(p)).unwrap_or(Number { value: 0, span });
+        let number = children(pair).next().map(|p| self.number(p)).unwrap_or(Number { value: 0, span });
         Number { value: number.value, span }
     }
 
     fn decl(&self, pair: Pair<Rule>) -> Decl {
         let span = self.span(&pair);
         let rule = pair.as_rule();
-        let mut inner = pair.into_inner();
+        let mut inner = children(pair);
         match rule {
             Rule::import => Decl::Import(Import { path: self.text(inner.next().expect("grammar: path")), span }),
             Rule::department => {
@@ -410,7 +436,7 @@ impl Builder {
                 let datasets = inner
                     .map(|d| {
                         let span = self.span(&d);
-                        let mut parts = d.into_inner();
+                        let mut parts = children(d);
                         Dataset {
                             name: self.ident(parts.next().expect("grammar: data name")),
                             title: self.text(parts.next().expect("grammar: data title")),
@@ -442,12 +468,12 @@ impl Builder {
     }
 
     fn record(&self, pair: Pair<Rule>) -> Vec<Field> {
-        pair.into_inner().map(|f| self.field(f)).collect()
+        children(pair).map(|f| self.field(f)).collect()
     }
 
     fn field(&self, pair: Pair<Rule>) -> Field {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = children(pair);
         let name = self.ident(inner.next().expect("grammar: field name"));
         let ty_pair = inner.next().expect("grammar: field type");
         let ty = self.type_expr(ty_pair);
@@ -459,9 +485,9 @@ impl Builder {
         let span = self.span(&pair);
         match pair.as_rule() {
             Rule::record => TypeExpr::Record { fields: self.record(pair), span },
-            Rule::type_expr => self.type_expr(pair.into_inner().next().expect("grammar: type")),
+            Rule::type_expr => self.type_expr(children(pair).next().expect("grammar: type")),
             Rule::list_type => {
-                let element = self.type_expr(pair.into_inner().next().expect("grammar: element"));
+                let element = self.type_expr(children(pair).next().expect("grammar: element"));
                 TypeExpr::List { element: Box::new(element), span }
             }
             _ => TypeExpr::Primitive { name: pair.as_str().to_string(), span },
@@ -477,7 +503,7 @@ impl Builder {
         let span = self.span(&pair);
         let rule = pair.as_rule();
         let whole = pair.clone();
-        let mut inner = pair.into_inner();
+        let mut inner = children(pair);
         let mut next = || inner.next().expect("grammar: item field value");
         let kind = match rule {
             Rule::i_code => ItemFieldKind::Code(self.text(next())),
@@ -517,7 +543,7 @@ impl Builder {
 
     fn material(&self, pair: Pair<Rule>) -> Material {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = children(pair);
         let name = self.ident(inner.next().expect("grammar: material name"));
         let title = self.text(inner.next().expect("grammar: material title"));
         let mut material = Material {
@@ -535,10 +561,10 @@ impl Builder {
         for attr in inner {
             match attr.as_rule() {
                 Rule::m_from => {
-                    let source = attr.into_inner().next().expect("grammar: source");
+                    let source = children(attr).next().expect("grammar: source");
                     let source_span = self.span(&source);
                     let rule = source.as_rule();
-                    let mut parts = source.into_inner();
+                    let mut parts = children(source);
                     material.source = Some(match rule {
                         Rule::from_shared => MaterialSource::Shared {
                             department: self.ident(parts.next().expect("grammar: department")),
@@ -553,11 +579,11 @@ impl Builder {
                         _ => MaterialSource::Applicant { span: source_span },
                     });
                 }
-                Rule::m_when => material.condition = attr.into_inner().next().map(|c| self.cel(c)),
+                Rule::m_when => material.condition = children(attr).next().map(|c| self.cel(c)),
                 Rule::m_tolerated => material.tolerated = true,
                 Rule::m_promise => material.promise = true,
                 Rule::m_optional => material.optional = true,
-                Rule::m_copies => material.copies = attr.into_inner().next().map(|n| self.number(n)),
+                Rule::m_copies => material.copies = children(attr).next().map(|n| self.number(n)),
                 Rule::m_form => material.form = Some(self.ident(attr)),
                 other => unreachable!("grammar: material attribute {other:?}"),
             }
@@ -572,7 +598,7 @@ impl Builder {
                 steps: pair
                     .into_inner()
                     .map(|r| {
-                        let inner = r.into_inner().next().expect("grammar: step ref");
+                        let inner = children(r).next().expect("grammar: step ref");
                         match inner.as_rule() {
                             Rule::end_kw => StepRef::End(self.span(&inner)),
                             _ => StepRef::Step(self.ident(inner)),
@@ -582,14 +608,14 @@ impl Builder {
                 span,
             },
             _ => {
-                let mut inner = pair.into_inner();
+                let mut inner = children(pair);
                 let step = self.ident(inner.next().expect("grammar: step"));
                 let attrs = inner
                     .map(|a| match a.as_rule() {
-                        Rule::s_label => StepAttr::Label(self.text(a.into_inner().next().expect("grammar: label"))),
+                        Rule::s_label => StepAttr::Label(self.text(children(a).next().expect("grammar: label"))),
                         Rule::s_back => StepAttr::Back(self.ident_list(a)),
                         Rule::s_cosign => StepAttr::Cosign(self.ident_list(a)),
-                        _ => StepAttr::By(self.ident(a.into_inner().next().expect("grammar: department"))),
+                        _ => StepAttr::By(self.ident(children(a).next().expect("grammar: department"))),
                     })
                     .collect();
                 StepStmt::Attrs { step, attrs, span }
@@ -598,14 +624,14 @@ impl Builder {
     }
 
     fn ident_list(&self, pair: Pair<Rule>) -> Vec<Ident> {
-        pair.into_inner().flat_map(|list| list.into_inner()).map(|i| self.ident(i)).collect()
+        children(pair).flat_map(|list| children(list)).map(|i| self.ident(i)).collect()
     }
 
     fn process_field(&self, pair: Pair<Rule>) -> ProcessField {
         let span = self.span(&pair);
         let rule = pair.as_rule();
         let whole = pair.clone();
-        let mut inner = pair.into_inner();
+        let mut inner = children(pair);
         let mut next = || inner.next().expect("grammar: process field value");
         let kind = match rule {
             Rule::p_code => ProcessFieldKind::Code(self.text(next())),
@@ -627,23 +653,21 @@ impl Builder {
 
     fn sequence(&self, pair: Pair<Rule>) -> Sequence {
         let span = self.span(&pair);
-        Sequence { nodes: pair.into_inner().map(|n| self.flow_node(n)).collect(), span }
+        Sequence { nodes: children(pair).map(|n| self.flow_node(n)).collect(), span }
     }
 
     fn flow_node(&self, pair: Pair<Rule>) -> FlowNode {
         let span = self.span(&pair);
         match pair.as_rule() {
-            Rule::item_ref => FlowNode::Item(self.ident(pair.into_inner().next().expect("grammar: item"))),
+            Rule::item_ref => FlowNode::Item(self.ident(children(pair).next().expect("grammar: item"))),
             Rule::end_kw => FlowNode::End(span),
-            Rule::parallel => {
-                FlowNode::Parallel { branches: pair.into_inner().map(|s| self.sequence(s)).collect(), span }
-            }
+            Rule::parallel => FlowNode::Parallel { branches: children(pair).map(|s| self.sequence(s)).collect(), span },
             Rule::conditional => {
                 let mut branches = Vec::new();
                 let mut otherwise = None;
-                for branch in pair.into_inner() {
+                for branch in children(pair) {
                     let rule = branch.as_rule();
-                    let mut parts = branch.into_inner();
+                    let mut parts = children(branch);
                     if rule == Rule::if_branch {
                         let cond = self.cel(parts.next().expect("grammar: condition"));
                         let body = self.sequence(parts.next().expect("grammar: body"));
@@ -660,7 +684,7 @@ impl Builder {
 
     fn warn_rule(&self, pair: Pair<Rule>) -> WarnRule {
         let span = self.span(&pair);
-        let mut inner = pair.into_inner();
+        let mut inner = children(pair);
         let level = self.ident(inner.next().expect("grammar: level"));
         let at = match inner.next() {
             Some(p) if p.as_rule() == Rule::percent => WarnAt::PercentOfSla(self.number(p)),
@@ -668,6 +692,38 @@ impl Builder {
         };
         WarnRule { level, at, span }
     }
+}
+
+/// The children of a pair without the keyword tokens (`k_*`), which carry no value.
+fn children(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+    pair.into_inner().filter(|p| !is_keyword(p.as_rule()))
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::k_import
+            | Rule::k_department
+            | Rule::k_data
+            | Rule::k_schema
+            | Rule::k_item
+            | Rule::k_type
+            | Rule::k_handling
+            | Rule::k_supplement
+            | Rule::k_produces
+            | Rule::k_licence
+            | Rule::k_from
+            | Rule::k_shared
+            | Rule::k_applicant
+            | Rule::k_when
+            | Rule::k_back
+            | Rule::k_cosign
+            | Rule::k_by
+            | Rule::k_process
+            | Rule::k_window
+            | Rule::k_if
+            | Rule::k_free
+    )
 }
 
 fn unescape(raw: &str) -> String {
