@@ -142,3 +142,13 @@ fn fmt_check_reports_then_fmt_fixes_and_is_idempotent() {
     assert_eq!(std::fs::read_to_string(&broken).expect("read"), "item x \"X\" {\n  handling\n}\n");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_readme_flow_example_parses() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let section = readme.split("## The flow language in one page").nth(1).expect("section");
+    let block = section.split("```").nth(1).expect("code block");
+    let parsed = dsl::syntax::parse(dsl::FileId(0), block);
+    assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
+    assert_eq!(parsed.file.decls.len(), 5);
+}
