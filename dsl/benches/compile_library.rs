@@ -68,7 +68,7 @@ fn write_item(text: &mut String, i: usize) {
     let first_of_process = i % 10 == 0;
     let _ = write!(
         text,
-        "\n// Item {i}: a promised licensing item with ten materials.\nitem item{i} \"事项{i}\" {{\n  code           \"{:012}\"\n  department     dept{}\n  \
+        "\n// Item {i}: a promised licensing item with fourteen materials.\n// 受理条件: 申请人年满18周岁, 企业注册资本大于零, 且在本市登记; 或信用良好。\n// 办理流程: 受理、审查、(现场核查)、决定、送达或归档。\nitem item{i} \"事项{i}\" {{\n  code           \"{:012}\"\n  department     dept{}\n  \
          type           licensing\n  handling       promised\n  legal_limit    20 workdays\n  promised_limit {} workdays\n  visits         0\n  fee            free\n  \
          basis          \"《条例{i}》第十条\"\n  online         true\n  supplement     pauses_clock\n  eligible       applicant.age >= 18 && \
          applicant.company.capital > 0.0 && in_region(applicant.region, \"3301\") || applicant.credit_ok\n                 else \"申请人不符合受理条件\"\n  materials {{\n",
@@ -76,7 +76,7 @@ fn write_item(text: &mut String, i: usize) {
         i % 20,
         1 + i % 3,
     );
-    for m in 0..10 {
+    for m in 0..14 {
         let source = match m {
             0 if !first_of_process => format!(" from licence item{}.licence{}", i - i % 10, i - i % 10),
             1 => format!(" from shared dept{}.register{}", (i + 1) % 20, (i + 1) % 20),
@@ -89,7 +89,7 @@ fn write_item(text: &mut String, i: usize) {
     }
     let _ = write!(
         text,
-        "  }}\n  steps {{\n    accept -> review -> decide -> deliver -> end\n    review -> inspect -> decide\n    accept \"受理\"\n    \
+        "  }}\n  steps {{\n    accept -> review -> decide -> deliver -> end\n    review -> inspect -> decide\n    decide -> archive -> end\n    accept \"受理\"\n    archive \"归档\"\n    \
          review \"审查\" back accept\n    inspect \"现场核查\" back review\n    decide \"决定\" back review cosign dept{}\n    deliver \"送达\"\n  }}\n",
         (i + 3) % 20
     );

@@ -42,8 +42,8 @@ pub fn check(workspace: &Workspace) -> Analysis {
         visible: workspace.visibility(),
         program: Program::default(),
         diagnostics: workspace.diagnostics.clone(),
-        declared: HashMap::new(),
-        broken: HashSet::new(),
+        declared: Default::default(),
+        broken: Default::default(),
         flow_refs: HashMap::new(),
         process_spans: Vec::new(),
     };
@@ -96,9 +96,10 @@ struct Checker<'a> {
     program: Program,
     diagnostics: Vec<Diagnostic>,
     /// Where each top-level name is first declared, and its declaration keyword.
-    declared: HashMap<(Namespace, String), (Location, ast::DeclKind)>,
+    /// Indexed by `Namespace as usize`, looked up by `&str` without allocating.
+    declared: [HashMap<String, (Location, ast::DeclKind)>; 3],
     /// Names of declarations that did not parse.
-    broken: HashSet<(Namespace, String)>,
+    broken: [HashSet<String>; 3],
     /// Where each process names each item, by process index.
     flow_refs: HashMap<(usize, String), Location>,
     process_spans: Vec<ProcessSpans>,
@@ -125,7 +126,7 @@ impl<'a> Checker<'a> {
                 };
                 let Some(namespace) = Namespace::of(kind) else { continue };
                 let at = Location { file: file.id, span: name.span };
-                match self.declared.get(&(namespace, name.name.clone())) {
+                match self.declared[namespace as usize].get(name.name.as_str()) {
                     Some(&(first, first_kind)) => {
                         let first_path = self.path(first.file);
                         self.diagnostics.push(
@@ -145,13 +146,13 @@ impl<'a> Checker<'a> {
                         );
                     }
                     None => {
-                        self.declared.insert((namespace, name.name.clone()), (at, kind));
+                        self.declared[namespace as usize].insert(name.name.clone(), (at, kind));
                     }
                 }
             }
             for broken in &file.tree.broken {
                 if let (Some(namespace), Some(name)) = (Namespace::of(broken.keyword), &broken.name) {
-                    self.broken.insert((namespace, name.name.clone()));
+                    self.broken[namespace as usize].insert(name.name.clone());
                 }
             }
         }
@@ -165,7 +166,7 @@ impl<'a> Checker<'a> {
     /// Returns whether the name may be used.
     fn resolve(&mut self, namespace: Namespace, name: &ast::Ident, from: FileId, expected: &str) -> bool {
         let at = Location { file: from, span: name.span };
-        match self.declared.get(&(namespace, name.name.clone())).copied() {
+        match self.declared[namespace as usize].get(name.name.as_str()).copied() {
             Some((declared_at, kind)) => {
                 let kind_ok = match expected {
                     "item" => kind == ast::DeclKind::Item,
@@ -204,7 +205,7 @@ impl<'a> Checker<'a> {
                 }
                 true
             }
-            None if self.broken.contains(&(namespace, name.name.clone())) => false,
+            None if self.broken[namespace as usize].contains(name.name.as_str()) => false,
             None => {
                 let suggestion = self.similar(namespace, &name.name);
                 let help = match suggestion {
@@ -221,10 +222,9 @@ impl<'a> Checker<'a> {
 
     /// A declared name close to `name`, for "did you mean".
     fn similar(&self, namespace: Namespace, name: &str) -> Option<String> {
-        self.declared
+        self.declared[namespace as usize]
             .keys()
-            .filter(|(ns, _)| *ns == namespace)
-            .map(|(_, candidate)| (edit_distance(name, candidate), candidate))
+            .map(|candidate| (edit_distance(name, candidate), candidate))
             .filter(|(d, candidate)| *d <= 2.max(candidate.chars().count() / 4) && *d > 0)
             .min()
             .map(|(_, c)| c.clone())
@@ -294,8 +294,8 @@ impl<'a> Checker<'a> {
 
     /// Whether this is the declaration that owns the name (later ones are duplicates).
     fn is_first_declaration(&self, namespace: Namespace, file: FileId, name: &ast::Ident) -> bool {
-        self.declared
-            .get(&(namespace, name.name.clone()))
+        self.declared[namespace as usize]
+            .get(name.name.as_str())
             .is_some_and(|(at, _)| at.file == file && at.span == name.span)
     }
 
@@ -419,8 +419,8 @@ impl<'a> Checker<'a> {
         if CONTEXT_NAMES.contains(&root.as_str()) {
             return;
         }
-        let Some(schema) = self.program.schema(root).cloned() else {
-            if self.broken.contains(&(Namespace::Schema, root.clone())) {
+        let Some(&schema) = self.program.schema_index.get(root.as_str()) else {
+            if self.broken[Namespace::Schema as usize].contains(root.as_str()) {
                 return;
             }
             let known: Vec<String> = self.program.schemas.iter().map(|s| format!("`{}`", s.name)).collect();
@@ -438,7 +438,7 @@ impl<'a> Checker<'a> {
             .help(format!("rules can read {names}"));
             return;
         };
-        let declared = self.declared.get(&(Namespace::Schema, root.clone())).map(|(at, _)| at.file);
+        let declared = self.declared[Namespace::Schema as usize].get(root.as_str()).map(|(at, _)| at.file);
         if let Some(declared) = declared {
             let visible =
                 self.visible.get(file.0 as usize).and_then(|r| r.get(declared.0 as usize)).copied().unwrap_or(true);
@@ -453,36 +453,33 @@ impl<'a> Checker<'a> {
                 .help(format!("import the file that declares it: `{path}`"));
             }
         }
-        let mut ty = FieldType::Record(schema.fields);
-        let mut path = root.clone();
-        for (field, range) in &reference.segments[1..] {
-            match &ty {
-                FieldType::Record(fields) => match fields.iter().find(|f| &f.name == field) {
-                    Some(f) => ty = f.ty.clone(),
-                    None => {
-                        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                        let close = names
-                            .iter()
-                            .filter(|n| edit_distance(n, field) <= 2)
-                            .min_by_key(|n| edit_distance(n, field));
-                        let help = match close {
-                            Some(c) => format!("did you mean `{c}`?"),
-                            None => format!("`{path}` has the fields {}", names.join(", ")),
-                        };
-                        self.error(
-                            Code::UnknownName,
-                            Location { file, span: span_of(range) },
-                            format!("`{path}` has no field `{field}`"),
-                        )
-                        .label("unknown field")
-                        .help(help);
-                        return;
-                    }
-                },
+        // Walk the path through the schema's records; report the first unknown field.
+        let mut fields: &[SchemaField] = &self.program.schemas[schema].fields;
+        for (depth, (field, range)) in reference.segments.iter().enumerate().skip(1) {
+            match fields.iter().find(|f| &f.name == field).map(|f| &f.ty) {
+                Some(FieldType::Record(inner)) => fields = inner,
                 // Fields of lists and scalars are the type checker's business.
-                _ => return,
+                Some(_) => return,
+                None => {
+                    let path: Vec<&str> = reference.segments[..depth].iter().map(|(s, _)| s.as_str()).collect();
+                    let path = path.join(".");
+                    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                    let close =
+                        names.iter().filter(|n| edit_distance(n, field) <= 2).min_by_key(|n| edit_distance(n, field));
+                    let help = match close {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => format!("`{path}` has the fields {}", names.join(", ")),
+                    };
+                    self.error(
+                        Code::UnknownName,
+                        Location { file, span: span_of(range) },
+                        format!("`{path}` has no field `{field}`"),
+                    )
+                    .label("unknown field")
+                    .help(help);
+                    return;
+                }
             }
-            path = format!("{path}.{field}");
         }
     }
 
@@ -864,6 +861,10 @@ impl<'a> Checker<'a> {
             }
         }
         let reaches_end = graph.reaches_end();
+        // The usual case: every step reachable and on a way to the end; nothing more to find.
+        if reachable.iter().zip(&reaches_end).all(|(r, e)| !r || *e) {
+            return;
+        }
         let mut reported_cycles: HashSet<usize> = HashSet::new();
         for component in graph.cycles() {
             if !reachable[component[0]] || reaches_end[component[0]] {
@@ -1135,7 +1136,7 @@ impl<'a> Checker<'a> {
                 let MaterialSource::Licence { item: producer, licence } = &material.source else { continue };
                 match self.program.item(producer) {
                     None => {
-                        if !self.broken.contains(&(Namespace::Flow, producer.clone())) {
+                        if !self.broken[Namespace::Flow as usize].contains(producer.as_str()) {
                             problems.push((
                                 Code::UnknownName,
                                 material.source_location,

@@ -154,9 +154,23 @@ fn build(program: &Program, process: Process) -> CompiledFlow {
 
 /// SHA-256 over the serialised flow with an empty version, in hex.
 fn content_hash(flow: &CompiledFlow) -> String {
-    let json = serde_json::to_vec(flow).unwrap_or_default();
-    let digest = Sha256::digest(&json);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    // Stream the JSON into the hasher instead of building it in memory.
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = std::io::BufWriter::with_capacity(16 * 1024, HashWriter(Sha256::new()));
+    // Serialising these plain data types cannot fail; a failure would only weaken the hash.
+    let _ = serde_json::to_writer(&mut writer, flow);
+    let _ = std::io::Write::flush(&mut writer);
+    let (HashWriter(hasher), _) = writer.into_parts();
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Transitions waiting for the state they lead to.

@@ -4,6 +4,10 @@
 //! pure: no I/O (imports are read through the caller's [`Loader`]), no async, no global state,
 //! and no input makes it panic.
 
+// pest is built without `std` (so without its per-call stack probe, which costs ~8% of parsing;
+// the splitter bounds nesting instead), and its derive then names `alloc`.
+extern crate alloc;
+
 pub mod analysis;
 pub mod cel;
 pub mod check;

@@ -98,11 +98,13 @@ fn scan(text: &str) -> Scan {
     let bytes = text.as_bytes();
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut comments = Vec::new();
-    let mut current = Chunk { start: 0, end: 0, too_deep_at: None };
+    // A byte-order mark is not part of any declaration.
+    let bom = if text.starts_with('\u{FEFF}') { '\u{FEFF}'.len_utf8() } else { 0 };
+    let mut current = Chunk { start: bom, end: 0, too_deep_at: None };
     let mut depth = 0usize;
     let mut angle_depth = 0usize;
     let mut at_line_start = true;
-    let mut i = 0;
+    let mut i = bom;
     while i < bytes.len() {
         if at_line_start {
             at_line_start = false;
