@@ -65,7 +65,7 @@ fn library() -> Vec<(String, String)> {
 }
 
 fn write_item(text: &mut String, i: usize) {
-    let first_of_process = i % 10 == 0;
+    let first_of_process = i.is_multiple_of(10);
     let _ = write!(
         text,
         "\n// Item {i}: a promised licensing item with fourteen materials.\n// 受理条件: 申请人年满18周岁, 企业注册资本大于零, 且在本市登记; 或信用良好。\n// 办理流程: 受理、审查、(现场核查)、决定、送达或归档。\nitem item{i} \"事项{i}\" {{\n  code           \"{:012}\"\n  department     dept{}\n  \

@@ -51,7 +51,7 @@ pub fn check(workspace: &Workspace) -> Analysis {
     checker.lower_all();
     checker.cross_check();
     let mut diagnostics = checker.diagnostics;
-    diagnostics.sort_by(|a, b| (a.location.file, a.location.span.start).cmp(&(b.location.file, b.location.span.start)));
+    diagnostics.sort_by_key(|d| (d.location.file, d.location.span.start));
     Analysis { program: checker.program, diagnostics }
 }
 

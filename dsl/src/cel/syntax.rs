@@ -274,7 +274,7 @@ impl<'a> Lexer<'a> {
     ) -> Result<(Token, Range<usize>), SyntaxError> {
         let body_start = start + prefix;
         let quote = self.text.as_bytes()[body_start];
-        let triple = self.text[body_start..].as_bytes().starts_with(&[quote, quote, quote]);
+        let triple = self.text.as_bytes()[body_start..].starts_with(&[quote, quote, quote]);
         let delimiter_len = if triple { 3 } else { 1 };
         let mut at = body_start + delimiter_len;
         let mut value: Vec<u8> = Vec::new();
