@@ -1126,6 +1126,38 @@ impl<'a> Checker<'a> {
             self.check_process(index);
         }
         self.check_unused_items();
+        self.check_material_titles();
+    }
+
+    /// Items name the same material the same way: the reform figures merge materials by name,
+    /// so one name must mean one document.
+    fn check_material_titles(&mut self) {
+        let mut first: HashMap<&str, (&str, &str, Location)> = HashMap::new();
+        let mut mismatches = Vec::new();
+        for item in &self.program.items {
+            for material in &item.materials {
+                match first.get(material.name.as_str()) {
+                    Some(&(title, other_item, at)) if title != material.title => mismatches.push((
+                        material.location,
+                        at,
+                        format!(
+                            "material `{}` is \"{}\" here but \"{title}\" in item `{other_item}`",
+                            material.name, material.title
+                        ),
+                    )),
+                    Some(_) => {}
+                    None => {
+                        first.insert(&material.name, (&material.title, &item.name, material.location));
+                    }
+                }
+            }
+        }
+        for (at, first_at, message) in mismatches {
+            self.error(Code::MaterialMismatch, at, message)
+                .label("same name, other title")
+                .secondary(first_at.file, first_at.span, "first named here")
+                .help("give the same document the same name and title everywhere, and different documents different names");
+        }
     }
 
     /// Every `from licence item.licence` names an item that produces that licence.

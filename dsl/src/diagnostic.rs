@@ -62,6 +62,7 @@ codes! {
     LicenceNotProduced  = "E0304", Error, "a material taken from a licence that no earlier item is guaranteed to produce";
     ItemCodeFormat      = "W0001", Warning, "an item code that is not a GB/T 39554.1 code";
     UnusedItem          = "W0002", Warning, "an item declared in the file but used by no process in it";
+    MaterialMismatch    = "W0003", Warning, "one material name with different titles: the consolidated list would merge different documents";
 }
 
 impl std::fmt::Display for Code {
