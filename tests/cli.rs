@@ -152,3 +152,9 @@ fn the_readme_flow_example_parses() {
     assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
     assert_eq!(parsed.file.decls.len(), 5);
 }
+
+#[test]
+fn the_examples_are_formatted() {
+    let out = onetrip(&["fmt", "--check", EXAMPLE, "examples/newborn"]);
+    assert!(out.status.success(), "run `onetrip fmt` on the examples:\n{}", text(&out.stdout));
+}

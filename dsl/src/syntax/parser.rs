@@ -395,9 +395,12 @@ struct Builder {
 }
 
 impl Builder {
+    /// The pair's span without the whitespace and comments pest skipped after its last token
+    /// (a rule ending in an optional part keeps them), so that diagnostics underline code only.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(s.start() + self.offset, s.end() + self.offset)
+        let end = code_end(s.as_str());
+        Span::new(s.start() + self.offset, s.start() + end + self.offset)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
@@ -694,6 +697,41 @@ impl Builder {
         };
         WarnRule { level, at, span }
     }
+}
+
+/// The length of `text` up to the end of its last token: trailing whitespace and `//`
+/// comments (outside strings) left out.
+fn code_end(text: &str) -> usize {
+    if !text.contains("//") {
+        return text.trim_end_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}').len();
+    }
+    let bytes = text.as_bytes();
+    let (mut i, mut end) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            }
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(bytes.len());
+                end = i;
+            }
+            b if b.is_ascii_whitespace() => i += 1,
+            _ => {
+                // A whole character: multi-byte ones (including U+3000, a space) are skipped.
+                let c = text[i..].chars().next().unwrap_or(' ');
+                i += c.len_utf8();
+                if !c.is_whitespace() && c != '\u{FEFF}' {
+                    end = i;
+                }
+            }
+        }
+    }
+    end
 }
 
 /// The children of a pair without the keyword tokens (`k_*`), which carry no value.
