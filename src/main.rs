@@ -151,8 +151,22 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 }
                 None => Code::ALL.to_vec(),
             };
-            for code in codes {
+            for code in &codes {
                 println!("{code}  {}", code.explain());
+            }
+            if codes.iter().any(|c| matches!(c, Code::UnknownFunction | Code::ArgumentCount | Code::TypeMismatch)) {
+                println!("\nFunctions rules can call:");
+                for f in dsl::cel::types::FUNCTIONS {
+                    let call = match f.receiver {
+                        Some(r) => format!("{r}.{}({})", f.name, f.params.join(", ")),
+                        None => format!("{}({})", f.name, f.params.join(", ")),
+                    };
+                    println!("  {} -> {}\n      {}", call, f.result, f.doc);
+                }
+                println!("\nCase values rules can read besides the schemas:");
+                for (name, ty, doc) in dsl::cel::types::CONTEXT {
+                    println!("  {name}: {ty}\n      {doc}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -18,9 +18,6 @@ use crate::span::{FileId, Location, Span};
 use crate::syntax::ast;
 use crate::workspace::Workspace;
 
-/// Names a rule may read besides the schemas: the case context.
-pub const CONTEXT_NAMES: [&str; 3] = ["today", "materials", "licences"];
-
 /// The checked program and every diagnostic of the workspace (syntax ones included), sorted
 /// by file and position.
 #[derive(Debug, Clone, Default)]
@@ -395,6 +392,7 @@ impl<'a> Checker<'a> {
                 for reference in &parsed.references {
                     self.check_reference(file, text.span.start as usize, reference);
                 }
+                self.check_types(file, text.span.start as usize, &parsed.expr);
             }
             Err(errors) => {
                 for e in errors {
@@ -416,10 +414,10 @@ impl<'a> Checker<'a> {
     fn check_reference(&mut self, file: FileId, rule_start: usize, reference: &cel::Reference) {
         let Some((root, root_range)) = reference.segments.first() else { return };
         let span_of = |range: &std::ops::Range<usize>| Span::new(rule_start + range.start, rule_start + range.end);
-        if CONTEXT_NAMES.contains(&root.as_str()) {
+        if cel::types::CONTEXT.iter().any(|(name, ..)| name == root) {
             return;
         }
-        let Some(&schema) = self.program.schema_index.get(root.as_str()) else {
+        if !self.program.schema_index.contains_key(root.as_str()) {
             if self.broken[Namespace::Schema as usize].contains(root.as_str()) {
                 return;
             }
@@ -428,7 +426,8 @@ impl<'a> Checker<'a> {
             if !names.is_empty() {
                 names.push_str(", ");
             }
-            names.push_str(&CONTEXT_NAMES.map(|n| format!("`{n}`")).join(", "));
+            let context: Vec<String> = cel::types::CONTEXT.iter().map(|(n, ..)| format!("`{n}`")).collect();
+            names.push_str(&context.join(", "));
             self.error(
                 Code::UnknownName,
                 Location { file, span: span_of(root_range) },
@@ -437,7 +436,7 @@ impl<'a> Checker<'a> {
             .label("not a schema or a case value")
             .help(format!("rules can read {names}"));
             return;
-        };
+        }
         let declared = self.declared[Namespace::Schema as usize].get(root.as_str()).map(|(at, _)| at.file);
         if let Some(declared) = declared {
             let visible =
@@ -453,32 +452,26 @@ impl<'a> Checker<'a> {
                 .help(format!("import the file that declares it: `{path}`"));
             }
         }
-        // Walk the path through the schema's records; report the first unknown field.
-        let mut fields: &[SchemaField] = &self.program.schemas[schema].fields;
-        for (depth, (field, range)) in reference.segments.iter().enumerate().skip(1) {
-            match fields.iter().find(|f| &f.name == field).map(|f| &f.ty) {
-                Some(FieldType::Record(inner)) => fields = inner,
-                // Fields of lists and scalars are the type checker's business.
-                Some(_) => return,
-                None => {
-                    let path: Vec<&str> = reference.segments[..depth].iter().map(|(s, _)| s.as_str()).collect();
-                    let path = path.join(".");
-                    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                    let close =
-                        names.iter().filter(|n| edit_distance(n, field) <= 2).min_by_key(|n| edit_distance(n, field));
-                    let help = match close {
-                        Some(c) => format!("did you mean `{c}`?"),
-                        None => format!("`{path}` has the fields {}", names.join(", ")),
-                    };
-                    self.error(
-                        Code::UnknownName,
-                        Location { file, span: span_of(range) },
-                        format!("`{path}` has no field `{field}`"),
-                    )
-                    .label("unknown field")
-                    .help(help);
-                    return;
-                }
+        // Its fields are checked with the types (`check_types`).
+    }
+
+    /// Type-checks a rule that must be a condition.
+    fn check_types(&mut self, file: FileId, rule_start: usize, expr: &cel::syntax::Expr) {
+        use cel::types::{check_rule, Scope, TypeErrorKind};
+        let scope =
+            Scope { schemas: self.program.schemas.iter().map(|s| (s.name.as_str(), s.fields.as_slice())).collect() };
+        for error in check_rule(expr, &scope) {
+            let code = match error.kind {
+                TypeErrorKind::UnknownField => Code::UnknownName,
+                TypeErrorKind::UnknownFunction => Code::UnknownFunction,
+                TypeErrorKind::ArgumentCount => Code::ArgumentCount,
+                TypeErrorKind::Mismatch => Code::TypeMismatch,
+                TypeErrorKind::NotBoolean => Code::NotBoolean,
+            };
+            let span = Span::new(rule_start + error.span.start, rule_start + error.span.end);
+            let d = self.error(code, Location { file, span }, error.message).label(error.label);
+            if let Some(help) = error.help {
+                d.help(help);
             }
         }
     }
@@ -1437,7 +1430,7 @@ fn is_item_code(code: &str) -> bool {
 }
 
 /// Levenshtein distance over characters, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -60,6 +60,10 @@ codes! {
     SlaInfeasible       = "E0302", Error, "the critical path of promised limits exceeds the process SLA";
     TripsExceeded       = "E0303", Error, "the applicant must make more trips than the process allows";
     LicenceNotProduced  = "E0304", Error, "a material taken from a licence that no earlier item is guaranteed to produce";
+    UnknownFunction     = "E0401", Error, "a rule calls a function that does not exist";
+    ArgumentCount       = "E0402", Error, "a rule calls a function with the wrong number of arguments";
+    TypeMismatch        = "E0403", Error, "a rule combines values of types that do not go together";
+    NotBoolean          = "E0404", Error, "a rule that must be true or false has another type";
     ItemCodeFormat      = "W0001", Warning, "an item code that is not a GB/T 39554.1 code";
     UnusedItem          = "W0002", Warning, "an item declared in the file but used by no process in it";
     MaterialMismatch    = "W0003", Warning, "one material name with different titles: the consolidated list would merge different documents";

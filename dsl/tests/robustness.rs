@@ -48,6 +48,22 @@ fn ten_thousand_nested_brackets_give_a_diagnostic() {
     }
 }
 
+/// Unclosed brackets below the nesting bound: a plain syntax error, found in linear time (they
+/// once made the grammar backtrack exponentially, which this test would turn into a hang).
+#[test]
+fn unclosed_brackets_are_errors_without_backtracking() {
+    for open in ["(", "[", "{", "(x, [", "('", "(\""] {
+        let rule = open.repeat(40) + "applicant.age > 1";
+        let text =
+            format!("department d \"D\"\nitem a \"A\" {{\n department d\n handling immediate\n eligible {rule}\n}}");
+        let codes = pipeline(&text);
+        assert!(
+            codes.iter().any(|c| matches!(c, Code::Syntax | Code::CelSyntax | Code::TooDeep)),
+            "{codes:?} for {open}"
+        );
+    }
+}
+
 #[test]
 fn long_rules_without_brackets_are_errors_not_crashes() {
     for n in [4_000, 10_000] {

@@ -6,6 +6,7 @@
 //! front end accepts and rejects exactly what the `cel` crate's parser does.
 
 pub mod syntax;
+pub mod types;
 
 use syntax::{Expr, ExprKind};
 
@@ -78,11 +79,11 @@ fn collect_references(expr: &Expr, bound: &mut Vec<String>, out: &mut Vec<Refere
             if let Some(target) = target {
                 collect_references(target, bound, out);
             }
-            let binds = target.is_some() && BINDING_MACROS.contains(&function.as_str()) && args.len() >= 2;
+            let binds = target.is_some() && BINDING_MACROS.contains(&function.as_str());
             match (binds, args.first().map(|a| &a.kind)) {
                 (true, Some(ExprKind::Ident(variable))) => {
                     bound.push(variable.clone());
-                    args[1..].iter().for_each(|a| collect_references(a, bound, out));
+                    args.iter().skip(1).for_each(|a| collect_references(a, bound, out));
                     bound.pop();
                 }
                 _ => args.iter().for_each(|a| collect_references(a, bound, out)),

@@ -11,6 +11,8 @@ use std::ops::Range;
 
 /// Deepest nesting of sub-expressions accepted.
 pub const MAX_DEPTH: usize = 48;
+/// Longest chain of one binary operator (`a && b && …`) accepted.
+pub const MAX_CHAIN: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
@@ -472,9 +474,18 @@ impl Parser<'_> {
     /// Left-associative binary operators of level `min` and tighter.
     fn binary(&mut self, min: usize) -> Result<Expr, SyntaxError> {
         let mut left = if min > 4 { self.unary()? } else { self.binary(min + 1)? };
+        // A chain `a && b && …` is a tree as deep as it is long: bound it like nesting.
+        let mut chain = 0;
         while let Some((op, level)) = self.binary_op() {
             if level != min {
                 break;
+            }
+            chain += 1;
+            if chain > MAX_CHAIN {
+                return Err(SyntaxError {
+                    offset: self.span.start,
+                    message: format!("more than {MAX_CHAIN} `{}` in a row: split the rule", op.symbol()),
+                });
             }
             self.advance()?;
             self.enter()?;
