@@ -470,6 +470,8 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
+const ORDERINGS: [&str; 4] = ["_<_", "_<=_", "_>_", "_>=_"];
+
 /// Sorts the evaluator's errors, keeping values (possibly personal data) out of the message.
 fn classify(error: &ExecutionError) -> EvalError {
     #[allow(deprecated)]
@@ -487,6 +489,14 @@ fn classify(error: &ExecutionError) -> EvalError {
             } else {
                 EvalError::Value(format!("`{function}`: {message}"))
             }
+        }
+        // Numbers of any kind are ordered, but NaN (from `0.0 / 0.0`) is not: the evaluator then
+        // finds "no overload" although the types are right.
+        ExecutionError::NoSuchOverload(overload)
+            if ORDERINGS.contains(&overload.function())
+                && overload.argument_types().iter().all(|t| matches!(t.as_str(), "int" | "uint" | "double")) =>
+        {
+            EvalError::Value("a comparison with NaN (not a number)".into())
         }
         ExecutionError::NoSuchOverload(overload) => EvalError::Type(overload.to_string()),
         ExecutionError::UnsupportedBinaryOperator(op, a, b) => {
