@@ -221,13 +221,11 @@ fn rules_that_pass_the_checker_never_fail_with_a_type_error() {
                 today: calendar::parse_date("2026-06-01").ok(),
             };
             let bound = set.bind(&facts).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            match bound.evaluate(id) {
-                Err(
-                    e @ (EvalError::Type(_) | EvalError::NotBoolean(_) | EvalError::Panicked | EvalError::Missing(_)),
-                ) => {
-                    return Err(TestCaseError::fail(format!("{rule}: {e}")));
-                }
-                _ => {}
+            if let Err(
+                e @ (EvalError::Type(_) | EvalError::NotBoolean(_) | EvalError::Panicked | EvalError::Missing(_)),
+            ) = bound.evaluate(id)
+            {
+                return Err(TestCaseError::fail(format!("{rule}: {e}")));
             }
         }
         Ok(())
