@@ -289,6 +289,31 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Records a field of a declaration; reports it and returns false when it was given before.
+    fn first_field(
+        &mut self,
+        seen: &mut HashMap<&'static str, Span>,
+        file: FileId,
+        keyword: &'static str,
+        at: Span,
+        owner: &str,
+        name: &str,
+    ) -> bool {
+        if let Some(&first) = seen.get(keyword) {
+            self.error(
+                Code::DuplicateField,
+                Location { file, span: at },
+                format!("`{keyword}` is given twice in {owner} `{name}`"),
+            )
+            .label("given again here")
+            .secondary(file, first, "first given here")
+            .help("keep one of them");
+            return false;
+        }
+        seen.insert(keyword, at);
+        true
+    }
+
     /// Whether this is the declaration that owns the name (later ones are duplicates).
     fn is_first_declaration(&self, namespace: Namespace, file: FileId, name: &ast::Ident) -> bool {
         self.declared[namespace as usize]
@@ -506,19 +531,9 @@ impl<'a> Checker<'a> {
         let mut steps_field = None;
         let mut materials_field = None;
         for field in &d.fields {
-            let keyword = field.kind.keyword();
-            if let Some(&first) = seen.get(keyword) {
-                self.error(
-                    Code::DuplicateField,
-                    at(field.keyword),
-                    format!("`{keyword}` is given twice in item `{}`", d.name.name),
-                )
-                .label("given again here")
-                .secondary(file, first, "first given here")
-                .help("keep one of them");
+            if !self.first_field(&mut seen, file, field.kind.keyword(), field.keyword, "item", &d.name.name) {
                 continue;
             }
-            seen.insert(keyword, field.keyword);
             match &field.kind {
                 ast::ItemFieldKind::Code(code) => {
                     if !is_item_code(&code.value) {
@@ -910,19 +925,9 @@ impl<'a> Checker<'a> {
         let mut window_seen = false;
         let mut flow_seen = false;
         for field in &d.fields {
-            let keyword = field.kind.keyword();
-            if let Some(&first) = seen.get(keyword) {
-                self.error(
-                    Code::DuplicateField,
-                    at(field.keyword),
-                    format!("`{keyword}` is given twice in process `{}`", d.name.name),
-                )
-                .label("given again here")
-                .secondary(file, first, "first given here")
-                .help("keep one of them");
+            if !self.first_field(&mut seen, file, field.kind.keyword(), field.keyword, "process", &d.name.name) {
                 continue;
             }
-            seen.insert(keyword, field.keyword);
             match &field.kind {
                 ast::ProcessFieldKind::Code(code) => process.code = Some(code.value.clone()),
                 ast::ProcessFieldKind::Window(w) => {

@@ -114,57 +114,6 @@ fn quote(value: &str) -> String {
     quoted
 }
 
-// ------------------------------------------------------------------ CEL spans
-
-/// The spans of every CEL rule: comments inside them are printed with the rule's text.
-fn cel_spans(file: &File) -> Vec<Span> {
-    let mut spans = Vec::new();
-    for decl in &file.decls {
-        match decl {
-            Decl::Item(item) => {
-                for field in &item.fields {
-                    match &field.kind {
-                        ItemFieldKind::Eligible(rule) => spans.push(rule.expr.span),
-                        ItemFieldKind::Materials(materials) => {
-                            spans.extend(materials.iter().filter_map(|m| m.condition.as_ref().map(|c| c.span)))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Decl::Process(process) => {
-                for field in &process.fields {
-                    match &field.kind {
-                        ProcessFieldKind::Eligible(rule) => spans.push(rule.expr.span),
-                        ProcessFieldKind::Flow(sequence) => flow_cel_spans(sequence, &mut spans),
-                        _ => {}
-                    }
-                }
-            }
-            Decl::Import(_) | Decl::Department(_) | Decl::Schema(_) => {}
-        }
-    }
-    spans
-}
-
-fn flow_cel_spans(sequence: &Sequence, spans: &mut Vec<Span>) {
-    for node in &sequence.nodes {
-        match node {
-            FlowNode::Parallel { branches, .. } => branches.iter().for_each(|b| flow_cel_spans(b, spans)),
-            FlowNode::Conditional { branches, otherwise, .. } => {
-                for (condition, body) in branches {
-                    spans.push(condition.span);
-                    flow_cel_spans(body, spans);
-                }
-                if let Some(otherwise) = otherwise {
-                    flow_cel_spans(otherwise, spans);
-                }
-            }
-            FlowNode::Item(_) | FlowNode::End(_) => {}
-        }
-    }
-}
-
 // ------------------------------------------------------------------ the printer
 
 fn start(span: Span) -> usize {
@@ -202,7 +151,7 @@ struct Printer<'a> {
 
 impl<'a> Printer<'a> {
     fn new(source: &'a str, file: &'a File) -> Self {
-        let mut cel_spans = cel_spans(file);
+        let mut cel_spans = file.rule_spans();
         cel_spans.sort();
         let inside_cel = |offset: u32| {
             let after = cel_spans.partition_point(|span| span.start <= offset);

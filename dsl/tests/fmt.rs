@@ -5,57 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use dsl::fmt::format;
-use dsl::syntax::ast::{Decl, File, FlowNode, ItemFieldKind, ProcessFieldKind, Sequence};
 use dsl::syntax::parse;
-use dsl::{FileId, Span};
+use dsl::FileId;
 
 /// The spans of the CEL rules in a flow.
-fn flow_rule_spans(sequence: &Sequence, spans: &mut Vec<Span>) {
-    for node in &sequence.nodes {
-        match node {
-            FlowNode::Parallel { branches, .. } => branches.iter().for_each(|b| flow_rule_spans(b, spans)),
-            FlowNode::Conditional { branches, otherwise, .. } => {
-                for (condition, body) in branches {
-                    spans.push(condition.span);
-                    flow_rule_spans(body, spans);
-                }
-                otherwise.iter().for_each(|o| flow_rule_spans(o, spans));
-            }
-            FlowNode::Item(_) | FlowNode::End(_) => {}
-        }
-    }
-}
-
-/// The spans of every CEL rule in a file.
-fn rule_spans(file: &File) -> Vec<Span> {
-    let mut spans = Vec::new();
-    for decl in &file.decls {
-        match decl {
-            Decl::Item(item) => {
-                for field in &item.fields {
-                    match &field.kind {
-                        ItemFieldKind::Eligible(rule) => spans.push(rule.expr.span),
-                        ItemFieldKind::Materials(materials) => {
-                            spans.extend(materials.iter().filter_map(|m| m.condition.as_ref().map(|c| c.span)))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Decl::Process(process) => {
-                for field in &process.fields {
-                    match &field.kind {
-                        ProcessFieldKind::Eligible(rule) => spans.push(rule.expr.span),
-                        ProcessFieldKind::Flow(sequence) => flow_rule_spans(sequence, &mut spans),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    spans
-}
 
 /// What formatting must keep: the syntax tree, with every `Span { start: …, end: … }` replaced
 /// by `Span`, and the comment texts in order. A comment inside a CEL rule is part of the rule's
@@ -76,7 +29,7 @@ fn tree_and_comments(text: &str) -> (String, Vec<String>) {
         };
     }
     tree.push_str(rest);
-    let rules = rule_spans(&file);
+    let rules = file.rule_spans();
     let comments = file
         .comments
         .into_iter()

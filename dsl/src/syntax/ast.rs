@@ -51,6 +51,57 @@ pub struct File {
     pub comments: Vec<Comment>,
 }
 
+impl File {
+    /// The spans of every CEL rule in the file, in source order.
+    pub fn rule_spans(&self) -> Vec<Span> {
+        let mut spans = Vec::new();
+        for decl in &self.decls {
+            match decl {
+                Decl::Item(item) => {
+                    for field in &item.fields {
+                        match &field.kind {
+                            ItemFieldKind::Eligible(rule) => spans.push(rule.expr.span),
+                            ItemFieldKind::Materials(materials) => {
+                                spans.extend(materials.iter().filter_map(|m| m.condition.as_ref().map(|c| c.span)))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Decl::Process(process) => {
+                    for field in &process.fields {
+                        match &field.kind {
+                            ProcessFieldKind::Eligible(rule) => spans.push(rule.expr.span),
+                            ProcessFieldKind::Flow(sequence) => flow_rule_spans(sequence, &mut spans),
+                            _ => {}
+                        }
+                    }
+                }
+                Decl::Import(_) | Decl::Department(_) | Decl::Schema(_) => {}
+            }
+        }
+        spans
+    }
+}
+
+fn flow_rule_spans(sequence: &Sequence, spans: &mut Vec<Span>) {
+    for node in &sequence.nodes {
+        match node {
+            FlowNode::Parallel { branches, .. } => branches.iter().for_each(|b| flow_rule_spans(b, spans)),
+            FlowNode::Conditional { branches, otherwise, .. } => {
+                for (condition, body) in branches {
+                    spans.push(condition.span);
+                    flow_rule_spans(body, spans);
+                }
+                if let Some(otherwise) = otherwise {
+                    flow_rule_spans(otherwise, spans);
+                }
+            }
+            FlowNode::Item(_) | FlowNode::End(_) => {}
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BrokenDecl {
     pub keyword: DeclKind,
