@@ -8,8 +8,6 @@ use dsl::fmt::format;
 use dsl::syntax::parse;
 use dsl::FileId;
 
-/// The spans of the CEL rules in a flow.
-
 /// What formatting must keep: the syntax tree, with every `Span { start: …, end: … }` replaced
 /// by `Span`, and the comment texts in order. A comment inside a CEL rule is part of the rule's
 /// text, which the tree holds; the comment scanner may see more of it than the rule has (a `)`
