@@ -1,6 +1,357 @@
-//! The onetrip case engine (the engine issue builds it): cases, tasks, events, timers and
-//! working-day calendars over a `Store` trait with SQLite and PostgreSQL implementations.
+//! The onetrip case engine: deploy compiled flows, submit cases (eligibility checked and
+//! explained), act on tasks with commands, and read a case, its history and the task queues.
 //!
-//! It consumes `dsl::CompiledFlow` only, never a syntax tree.
+//! It consumes `dsl::CompiledFlow` only, never a syntax tree. State lives behind the
+//! [`Store`] trait ([`SqliteStore`] on one machine); the engine itself keeps only caches, so
+//! any number of engines may share a store. Every command is decided by the pure
+//! [`case`] module and written with its events in one transaction, at the case version it was
+//! decided on; a command with an idempotency key that was already carried out returns the
+//! first answer and writes nothing.
 
-pub use dsl::CompiledFlow;
+pub mod case;
+pub mod sqlite;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use calendar::Calendar;
+use chrono::{DateTime, Utc};
+use dsl::model::Flow;
+use dsl::CompiledFlow;
+use rules::{Explanation, Facts, RuleId, RuleKey, RuleSet};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use case::{Actor, CaseState, Command, CommandError, Event, EventKind, Status};
+pub use sqlite::SqliteStore;
+pub use store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no flow `{0}` is deployed")]
+    UnknownFlow(String),
+    #[error("no case `{0}`")]
+    UnknownCase(String),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("the applicant data does not fit the schema: {0}")]
+    Facts(#[from] rules::FactError),
+    #[error("the flow's rules cannot be compiled: {0}")]
+    Rules(#[from] rules::RuleError),
+    #[error("the case is at version {actual}, not {expected}")]
+    VersionMismatch { expected: u64, actual: u64 },
+    #[error("this idempotency key was used for a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The time source: the system clock, or one a test controls.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> ManualClock {
+        ManualClock(Mutex::new(at))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What an applicant submits.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Submission {
+    /// The process (or item) to apply for.
+    pub flow: String,
+    /// The value of each schema by name, e.g. `{"applicant": {...}}`.
+    pub data: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub materials: Vec<String>,
+    #[serde(default)]
+    pub licences: Vec<String>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Submitted {
+    Accepted {
+        case: Box<CaseState>,
+    },
+    /// Not eligible: every rule that failed, explained.
+    Refused {
+        reasons: Vec<Explanation>,
+    },
+}
+
+pub struct Engine<S: Store> {
+    store: S,
+    calendar: Arc<Calendar>,
+    clock: Arc<dyn Clock>,
+    /// Compiled rules per flow version: flows never change under a version.
+    rules: Mutex<HashMap<String, Arc<RuleSet>>>,
+}
+
+impl<S: Store> Engine<S> {
+    pub fn new(store: S, calendar: Arc<Calendar>, clock: Arc<dyn Clock>) -> Engine<S> {
+        Engine { store, calendar, clock, rules: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Deploys a compiled flow; `false` when that version was deployed already.
+    pub async fn deploy(&self, flow: &CompiledFlow) -> Result<bool, EngineError> {
+        // Rules that do not compile are refused at deploy time, not at a citizen's submission.
+        self.rule_set(flow)?;
+        Ok(self.store.deploy(flow).await?)
+    }
+
+    fn rule_set(&self, flow: &CompiledFlow) -> Result<Arc<RuleSet>, EngineError> {
+        let mut cache = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = cache.get(&flow.version) {
+            return Ok(Arc::clone(set));
+        }
+        let set = Arc::new(RuleSet::new(flow, Arc::clone(&self.calendar))?);
+        cache.insert(flow.version.clone(), Arc::clone(&set));
+        Ok(set)
+    }
+
+    fn now(&self) -> (String, calendar::Date) {
+        let now = self.clock.now();
+        // Government service days are Beijing days.
+        let china = now + chrono::Duration::hours(8);
+        (now.to_rfc3339(), china.date_naive())
+    }
+
+    /// Submits a case: eligibility first (the process's rule and those of the items every
+    /// applicant goes through), then the first tasks open.
+    pub async fn submit(&self, submission: &Submission, key: Option<&str>) -> Result<Submitted, EngineError> {
+        let request_hash = hash(&("submit", submission));
+        if let Some(answer) = self.remembered(key, &request_hash).await? {
+            return Ok(answer);
+        }
+        let flow = self
+            .store
+            .latest_flow(&submission.flow)
+            .await?
+            .ok_or_else(|| EngineError::UnknownFlow(submission.flow.clone()))?;
+        let set = self.rule_set(&flow)?;
+        let (at, today) = self.now();
+        let facts = Facts {
+            data: submission.data.clone(),
+            materials: submission.materials.clone(),
+            licences: submission.licences.clone(),
+            today: Some(today),
+        };
+        let bound = set.bind(&facts)?;
+        let mut reasons = Vec::new();
+        for key in eligibility_rules(&flow) {
+            if let Some(id) = set.id(&key) {
+                let explanation = bound.explain(id).map_err(|e| CommandError::Rule(e.to_string()))?;
+                if !explanation.holds {
+                    reasons.push(explanation);
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            return Ok(Submitted::Refused { reasons });
+        }
+        let id = new_case_id(&at, &request_hash);
+        let initial = CaseState::new(&id, &flow, &at);
+        let guards = BoundGuards::new(&set, &bound);
+        let events = case::start(&flow, &initial, &at, &guards)?;
+        let mut state = initial;
+        events.iter().for_each(|e| state.apply(e));
+        let answer = Submitted::Accepted { case: Box::new(state.clone()) };
+        let response = serde_json::to_string(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let stored_facts = serde_json::to_value(submission).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store
+            .append(store::Append {
+                state: &state,
+                events: &events,
+                expected_version: 0,
+                facts: Some(&stored_facts),
+                idempotency: key.map(|key| store::Idempotency {
+                    key,
+                    request_hash: &request_hash,
+                    response: &response,
+                }),
+            })
+            .await
+            .map_err(|e| self.key_reused(e))?;
+        Ok(answer)
+    }
+
+    /// Carries out a command on a case. With `expected_version`, it is refused when the case
+    /// has moved on since the caller read it.
+    pub async fn act(
+        &self,
+        case_id: &str,
+        command: &Command,
+        actor: &Actor,
+        key: Option<&str>,
+        expected_version: Option<u64>,
+    ) -> Result<CaseState, EngineError> {
+        let request_hash = hash(&("act", case_id, command, actor));
+        if let Some(answer) = self.remembered::<CaseState>(key, &request_hash).await? {
+            return Ok(answer);
+        }
+        let stored = self.store.case(case_id).await?.ok_or_else(|| EngineError::UnknownCase(case_id.to_string()))?;
+        if let Some(expected) = expected_version {
+            if expected != stored.state.version {
+                return Err(EngineError::VersionMismatch { expected, actual: stored.state.version });
+            }
+        }
+        let flow = self
+            .store
+            .flow(&stored.state.version_id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownFlow(stored.state.version_id.clone()))?;
+        let set = self.rule_set(&flow)?;
+        let submission: Submission =
+            serde_json::from_value(stored.facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (at, today) = self.now();
+        let facts = Facts {
+            data: submission.data,
+            materials: submission.materials,
+            licences: submission.licences,
+            today: Some(today),
+        };
+        let bound = set.bind(&facts)?;
+        let guards = BoundGuards::new(&set, &bound);
+        let events = case::decide(&flow, &stored.state, command, actor, &at, &guards)?;
+        let mut state = stored.state.clone();
+        events.iter().for_each(|e| state.apply(e));
+        let response = serde_json::to_string(&state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store
+            .append(store::Append {
+                state: &state,
+                events: &events,
+                expected_version: stored.state.version,
+                facts: None,
+                idempotency: key.map(|key| store::Idempotency {
+                    key,
+                    request_hash: &request_hash,
+                    response: &response,
+                }),
+            })
+            .await
+            .map_err(|e| self.key_reused(e))?;
+        Ok(state)
+    }
+
+    pub async fn case(&self, id: &str) -> Result<CaseState, EngineError> {
+        Ok(self.store.case(id).await?.ok_or_else(|| EngineError::UnknownCase(id.to_string()))?.state)
+    }
+
+    pub async fn history(&self, id: &str) -> Result<Vec<Event>, EngineError> {
+        self.case(id).await?;
+        Ok(self.store.history(id).await?)
+    }
+
+    pub async fn tasks(&self, department: &str) -> Result<Vec<store::QueuedTask>, EngineError> {
+        Ok(self.store.tasks(department).await?)
+    }
+
+    /// The answer remembered for an idempotency key, if the same request was made with it.
+    async fn remembered<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Option<&str>,
+        request_hash: &str,
+    ) -> Result<Option<T>, EngineError> {
+        let Some(key) = key else { return Ok(None) };
+        match self.store.idempotent(key).await? {
+            None => Ok(None),
+            Some((hash, _)) if hash != request_hash => Err(EngineError::KeyReused),
+            Some((_, response)) => {
+                Ok(Some(serde_json::from_str(&response).map_err(|e| StoreError::Corrupt(e.to_string()))?))
+            }
+        }
+    }
+
+    fn key_reused(&self, error: StoreError) -> EngineError {
+        match error {
+            StoreError::KeyReused => EngineError::KeyReused,
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+/// The eligibility rules checked at submission: the process's, and those of the items not
+/// behind a condition (an item in a branch is checked only if its branch is taken).
+fn eligibility_rules(flow: &CompiledFlow) -> Vec<RuleKey> {
+    fn unconditional<'f>(flow: &'f Flow, out: &mut Vec<&'f str>) {
+        match flow {
+            Flow::Item(name) => out.push(name),
+            Flow::End | Flow::Choice { .. } => {}
+            Flow::Sequence(nodes) | Flow::Parallel(nodes) => nodes.iter().for_each(|n| unconditional(n, out)),
+        }
+    }
+    let mut items = Vec::new();
+    unconditional(&flow.process.flow, &mut items);
+    std::iter::once(RuleKey::ProcessEligibility)
+        .chain(items.into_iter().map(|i| RuleKey::ItemEligibility(i.to_string())))
+        .collect()
+}
+
+/// Guards evaluated on a case's bound facts.
+struct BoundGuards<'a> {
+    bound: &'a rules::Bound<'a>,
+    ids: HashMap<String, RuleId>,
+}
+
+impl<'a> BoundGuards<'a> {
+    fn new(set: &'a RuleSet, bound: &'a rules::Bound<'a>) -> BoundGuards<'a> {
+        let ids = set
+            .keys()
+            .filter(|k| matches!(k, RuleKey::Guard(_)))
+            .filter_map(|k| set.id(k).map(|id| (set.source(id).to_string(), id)))
+            .collect();
+        BoundGuards { bound, ids }
+    }
+}
+
+impl case::Guards for BoundGuards<'_> {
+    fn holds(&self, guard: &str) -> Result<bool, String> {
+        let id = self.ids.get(guard).ok_or_else(|| format!("unknown guard `{guard}`"))?;
+        self.bound.evaluate(*id).map_err(|e| e.to_string())
+    }
+}
+
+fn hash<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A case id: its submission time and a digest, unique without coordination between engines.
+fn new_case_id(at: &str, request_hash: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nonce = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let digest = hash(&(at, request_hash, nonce, std::process::id()));
+    let stamp: String = at.chars().filter(char::is_ascii_digit).take(14).collect();
+    format!("C{stamp}-{}", &digest[..12])
+}

@@ -28,7 +28,7 @@ use cel::{Context, ExecutionError, Program};
 use dsl::cel::syntax::{BinaryOp, Expr, ExprKind};
 use dsl::compile::CompiledFlow;
 use dsl::model::{Flow, Rule};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use facts::FactError;
 
@@ -57,7 +57,7 @@ pub enum RuleError {
 }
 
 /// Why a rule could not be evaluated. Messages name fields and types, never values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "message")]
 pub enum EvalError {
     /// Values of the wrong types met: the checker should have caught this.
@@ -89,7 +89,7 @@ pub struct Facts {
 }
 
 /// Top-level connective of a rule, for explanations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Connective {
     And,
@@ -234,7 +234,7 @@ pub struct Bound<'r> {
 }
 
 /// Why a rule is false: the clauses of its top-level `&&`/`||` that failed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
     pub holds: bool,
     pub source: String,
@@ -244,7 +244,7 @@ pub struct Explanation {
     pub failing: Vec<FailingClause>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailingClause {
     pub source: String,
     /// Byte range of the clause in the rule's text.

@@ -1,0 +1,78 @@
+//! Persistence behind one trait: SQLite here, PostgreSQL as a second implementation that must
+//! pass the same tests. Only implementations of [`Store`] know SQL.
+//!
+//! The invariant every implementation keeps: the events of a command, the case projection
+//! they give, the task queue rows and the idempotency record are written in one transaction,
+//! or not at all; and the write happens only if the case is still at the version the command
+//! was decided on (optimistic concurrency), so two racing commands cannot both apply.
+
+use std::future::Future;
+
+use dsl::CompiledFlow;
+
+use crate::case::{CaseState, Event};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the case changed meanwhile (version {actual}, expected {expected})")]
+    Conflict { expected: u64, actual: u64 },
+    #[error("an idempotency key was reused by another request")]
+    KeyReused,
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// A write: new events for a case, the projection after them, and the answer to remember.
+pub struct Append<'a> {
+    pub state: &'a CaseState,
+    pub events: &'a [Event],
+    /// The case version the events were decided on (0 for a new case).
+    pub expected_version: u64,
+    /// The case's facts (applicant data), written with a new case.
+    pub facts: Option<&'a serde_json::Value>,
+    pub idempotency: Option<Idempotency<'a>>,
+}
+
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a str,
+    pub response: &'a str,
+}
+
+/// A case as stored: its projection and its facts.
+#[derive(Debug, Clone)]
+pub struct StoredCase {
+    pub state: CaseState,
+    pub facts: serde_json::Value,
+}
+
+/// A task in a department's queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueuedTask {
+    pub case_id: String,
+    pub item: String,
+    pub step: String,
+    pub since: String,
+}
+
+pub trait Store: Send + Sync {
+    /// Stores a compiled flow; `false` when that version was already there.
+    fn deploy(&self, flow: &CompiledFlow) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn flow(&self, version: &str) -> impl Future<Output = Result<Option<CompiledFlow>, StoreError>> + Send;
+    /// The latest deployed version of the flow called `name`.
+    fn latest_flow(&self, name: &str) -> impl Future<Output = Result<Option<CompiledFlow>, StoreError>> + Send;
+    fn case(&self, id: &str) -> impl Future<Output = Result<Option<StoredCase>, StoreError>> + Send;
+    fn append(&self, append: Append<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The remembered answer for an idempotency key: its request hash and response.
+    fn idempotent(&self, key: &str) -> impl Future<Output = Result<Option<(String, String)>, StoreError>> + Send;
+    fn history(&self, case_id: &str) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+    /// Events of every case after a global position, oldest first: a subscriber's feed.
+    fn events_after(
+        &self,
+        position: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(i64, String, Event)>, StoreError>> + Send;
+    fn tasks(&self, department: &str) -> impl Future<Output = Result<Vec<QueuedTask>, StoreError>> + Send;
+}
