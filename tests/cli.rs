@@ -158,3 +158,76 @@ fn the_examples_are_formatted() {
     let out = onetrip(&["fmt", "--check", EXAMPLE, "examples/newborn"]);
     assert!(out.status.success(), "run `onetrip fmt` on the examples:\n{}", text(&out.stdout));
 }
+
+#[test]
+fn the_demo_runs_cases_through_every_path_on_sqlite() {
+    let db = std::env::temp_dir().join(format!("onetrip-cli-demo-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", db.display());
+    let out = onetrip(&["demo", "--db", &url]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("Completed, rated 5"), "{stdout}");
+    assert!(stdout.contains("refused, `applicant.age >= 18` does not hold"), "{stdout}");
+    assert!(stdout.contains("AwaitingSupplement"), "{stdout}");
+    assert!(stdout.contains("Withdrawn"), "{stdout}");
+    // Personal data is masked in everything printed.
+    assert!(!stdout.contains("张三") && !stdout.contains("11010519491231002X"), "{stdout}");
+    assert!(stdout.contains("张*") && stdout.contains("110105********002X"), "{stdout}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+#[test]
+fn calendar_due_and_between_use_the_official_schedule() {
+    // Worked by hand: Oct 1-7 off, Sat Oct 10 worked, so five working days after Wed 2026-09-30
+    // end on Tue 2026-10-13.
+    let due = onetrip(&["calendar", "due", "2026-09-30", "5"]);
+    assert_eq!(text(&due.stdout).trim(), "2026-10-13", "{}", text(&due.stderr));
+    let json = onetrip(&["calendar", "between", "2026-09-30", "2026-10-13", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(value["workdays"], 5);
+    let missing = onetrip(&["calendar", "due", "2027-03-01", "3"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no holiday schedule is loaded for 2027"), "{}", text(&missing.stderr));
+    let bad = onetrip(&["calendar", "due", "2026-13-01", "3"]);
+    assert!(text(&bad.stderr).contains("is not a date"), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn cases_can_be_deployed_submitted_acted_on_and_read_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("onetrip-cli-cases-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = format!("sqlite://{}", dir.join("cases.db").display());
+    let deployed = onetrip(&["deploy", "dsl/tests/fixtures/check/ok_joint_process.flow", "--db", &db]);
+    assert!(text(&deployed.stdout).starts_with("deployed start_business"), "{}", text(&deployed.stderr));
+
+    let data = dir.join("applicant.json");
+    std::fs::write(
+        &data,
+        r#"{"applicant": {"name": "张三", "age": 30, "credit_ok": true, "company": {"kind": "llc", "capital": 0.0}}}"#,
+    )
+    .expect("write");
+    let submitted =
+        onetrip(&["case", "submit", "--flow", "start_business", "--data", &data.to_string_lossy(), "--db", &db]);
+    assert!(submitted.status.success(), "{}{}", text(&submitted.stdout), text(&submitted.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&submitted.stdout).expect("json");
+    let case = answer["case"]["id"].as_str().expect("case id").to_string();
+
+    let command = r#"{"command":"complete","item":"registration","step":"accept"}"#;
+    let wrong = onetrip(&["case", "act", &case, "--by", "psb", "--command", command, "--db", &db]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(text(&wrong.stderr).contains("belongs to samr"), "{}", text(&wrong.stderr));
+    let acted = onetrip(&["case", "act", &case, "--by", "samr", "--command", command, "--db", &db]);
+    assert!(acted.status.success(), "{}", text(&acted.stderr));
+    let shown: serde_json::Value =
+        serde_json::from_slice(&onetrip(&["case", "show", &case, "--db", &db]).stdout).expect("json");
+    assert_eq!(shown["tasks"][0][1]["step"], "review");
+    let history: serde_json::Value =
+        serde_json::from_slice(&onetrip(&["case", "history", &case, "--db", &db]).stdout).expect("json");
+    assert!(history.as_array().expect("events").len() >= 3);
+    let malformed = onetrip(&["case", "act", &case, "--by", "samr", "--command", "{not json", "--db", &db]);
+    assert!(text(&malformed.stderr).contains("not a command"), "{}", text(&malformed.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

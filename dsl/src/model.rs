@@ -100,6 +100,32 @@ pub enum Pii {
     Phone,
 }
 
+impl Pii {
+    /// The value with the identifying part hidden, by the common convention: names keep their
+    /// first character (`张**`), ID numbers their region and last four (`110105********002X`),
+    /// phone numbers their first three and last four (`138****8000`).
+    pub fn mask(self, value: &str) -> String {
+        let chars: Vec<char> = value.trim().chars().collect();
+        let keep = |head: usize, tail: usize| -> String {
+            if chars.len() <= head + tail {
+                return "*".repeat(chars.len().max(1));
+            }
+            let hidden = chars.len() - head - tail;
+            chars[..head].iter().chain(std::iter::repeat_n(&'*', hidden)).chain(&chars[chars.len() - tail..]).collect()
+        };
+        match self {
+            Pii::Name => match chars.first() {
+                Some(first) => std::iter::once(*first)
+                    .chain(std::iter::repeat_n('*', chars.len().saturating_sub(1).max(1)))
+                    .collect(),
+                None => String::new(),
+            },
+            Pii::Id => keep(6, 4),
+            Pii::Phone => keep(3, 4),
+        }
+    }
+}
+
 /// Item types of GB/T 39046-2020 Appendix A.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -354,4 +380,19 @@ pub enum WarningAt {
 pub struct Warning {
     pub level: WarningLevel,
     pub at: WarningAt,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pii;
+
+    #[test]
+    fn personal_data_is_masked_by_convention() {
+        assert_eq!(Pii::Id.mask("11010519491231002X"), "110105********002X");
+        assert_eq!(Pii::Phone.mask("13812348000"), "138****8000");
+        assert_eq!(Pii::Name.mask("张三"), "张*");
+        assert_eq!(Pii::Name.mask("欧阳娜娜"), "欧***");
+        assert_eq!(Pii::Id.mask("123"), "***");
+        assert_eq!(Pii::Name.mask(""), "");
+    }
 }

@@ -1,0 +1,196 @@
+//! The flow commands: check, fmt, graph, report, compile.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use dsl::{check, compile, render, Analysis, Loader, Workspace};
+
+/// Reads files from disk for the pure core.
+pub struct FsLoader;
+
+impl Loader for FsLoader {
+    fn read(&mut self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+}
+
+/// Expands folders to the `.flow` files in them, sorted.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("cannot read folder `{}`: {e}", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+                .collect();
+            files.sort();
+            out.extend(files.iter().map(|p| p.to_string_lossy().into_owned()));
+        } else {
+            out.push(path.to_string_lossy().into_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// One root file checked with everything it imports.
+pub struct Checked {
+    pub workspace: Workspace,
+    pub analysis: Analysis,
+}
+
+/// Checks each root file as its own program: a file sees what it declares and what it
+/// imports, so two independent flows given together do not clash.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Checked>, String> {
+    let roots = expand(paths)?;
+    Ok(roots
+        .iter()
+        .map(|root| {
+            let workspace = Workspace::load(std::slice::from_ref(root), &mut FsLoader);
+            let analysis = check(&workspace);
+            Checked { workspace, analysis }
+        })
+        .collect())
+}
+
+pub fn same_json(a: &render::JsonDiagnostic, b: &render::JsonDiagnostic) -> bool {
+    (&a.code, &a.path, a.line, a.column, &a.message) == (&b.code, &b.path, b.line, b.column, &b.message)
+}
+
+/// Prints every diagnostic once, even when several roots import the file it is in.
+pub fn print_diagnostics(programs: &[Checked]) {
+    use std::io::IsTerminal;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut printed: Vec<String> = Vec::new();
+    let (mut errors, mut warnings) = (0, 0);
+    let mut files: Vec<&str> = Vec::new();
+    for checked in programs {
+        files.extend(checked.workspace.files.iter().map(|f| f.path.as_str()));
+        for diagnostic in &checked.analysis.diagnostics {
+            let text = render::render(&checked.workspace, diagnostic, color);
+            if printed.contains(&text) {
+                continue;
+            }
+            eprintln!("{text}\n");
+            printed.push(text);
+            if diagnostic.is_error() {
+                errors += 1;
+            } else {
+                warnings += 1;
+            }
+        }
+    }
+    files.sort_unstable();
+    files.dedup();
+    if errors + warnings > 0 {
+        eprintln!("{errors} error(s), {warnings} warning(s) in {} file(s)", files.len());
+    }
+}
+
+/// The checked program of the first root that declares `name`; prints its diagnostics and
+/// returns `None` when it has errors.
+pub fn program_declaring(name: &str, files: &[PathBuf]) -> Result<Option<Checked>, String> {
+    let programs = load(files)?;
+    let found = programs
+        .into_iter()
+        .find(|c| c.analysis.program.process(name).is_some() || c.analysis.program.item(name).is_some());
+    let Some(checked) = found else { return Err(format!("no process or item `{name}` in these files")) };
+    if checked.analysis.has_errors() {
+        print_diagnostics(std::slice::from_ref(&checked));
+        return Ok(None);
+    }
+    Ok(Some(checked))
+}
+
+/// Checks, then compiles `name`; prints diagnostics and returns `None` on errors.
+pub fn compiled(name: &str, files: &[PathBuf]) -> Result<Option<dsl::CompiledFlow>, String> {
+    let Some(checked) = program_declaring(name, files)? else { return Ok(None) };
+    compile(&checked.analysis.program, name)
+        .map(Some)
+        .ok_or_else(|| format!("no process or item `{name}` in these files"))
+}
+
+pub fn format_files(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
+    let mut failed = false;
+    for path in expand(paths)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+        match dsl::fmt::format(&text) {
+            Ok(formatted) if formatted == text => {}
+            Ok(_) if check_only => {
+                println!("{path}: not formatted");
+                failed = true;
+            }
+            Ok(formatted) => write_atomically(Path::new(&path), &formatted)?,
+            Err(_) => {
+                // Do not format a file that does not parse: show why instead.
+                let workspace = Workspace::single(&path, &text, &mut FsLoader);
+                let analysis = Analysis { diagnostics: workspace.diagnostics.clone(), ..Analysis::default() };
+                print_diagnostics(&[Checked { workspace, analysis }]);
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a file.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("flow.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace `{}`: {e}", path.display()))
+}
+
+/// Pads to a display width: CJK characters take two columns.
+fn pad(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
+pub fn report_table(report: &dsl::analysis::Report) -> String {
+    let sla = report.sla.map_or_else(|| "—".to_string(), |d| d.to_string());
+    let bound = report.trips_bound.map_or_else(|| "—".to_string(), |d| d.to_string());
+    let path: Vec<String> = report.critical_path.iter().map(|(n, d)| format!("{n} ({d})")).collect();
+    let asked: Vec<&str> = report.asked.iter().map(|(_, title)| title.as_str()).collect();
+    let rows = [
+        ("items 事项", report.items.to_string(), String::new()),
+        ("departments 部门", report.departments.len().to_string(), report.departments.join(", ")),
+        ("steps 环节", report.steps.to_string(), String::new()),
+        (
+            "materials 材料",
+            format!("{} asked of {}", report.materials_asked, report.materials_total),
+            format!(
+                "{} from shared data, {} from licences, {} duplicates removed",
+                report.materials_from_shared_data,
+                report.materials_from_licences,
+                report.materials_total
+                    - report.materials_from_shared_data
+                    - report.materials_from_licences
+                    - report.materials_asked
+            ),
+        ),
+        (
+            "working days 工作日",
+            format!("{} (SLA {sla})", report.days),
+            match report.legal_days_separately {
+                Some(legal) => format!("{} one by one; legal limits {legal}", report.days_separately),
+                None => format!("{} one by one", report.days_separately),
+            },
+        ),
+        ("critical path", path.join(" → "), String::new()),
+        (
+            "trips 跑动次数",
+            format!("{} (bound {bound})", report.trips),
+            format!("{} one by one", report.trips_separately),
+        ),
+    ];
+    let mut out = format!("{} {}\n", report.process, report.title);
+    for (name, value, note) in rows {
+        let line = format!("  {} {} {note}", pad(name, 22), pad(&value, 26));
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if !asked.is_empty() {
+        out.push_str(&format!("  asked once: {}\n", asked.join("、")));
+    }
+    out
+}
