@@ -11,7 +11,9 @@
 
 use std::collections::BTreeMap;
 
+use calendar::Calendar;
 use dsl::compile::{CompiledFlow, Event as Trigger, State, Transition};
+use dsl::model::{Handling, WarningAt};
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -31,11 +33,13 @@ pub enum Status {
     Rejected,
     /// The applicant withdrew it (撤回).
     Withdrawn,
+    /// Ended by the engine: materials accepted as missing (容缺) did not come in time.
+    Terminated,
 }
 
 impl Status {
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Completed | Status::Rejected | Status::Withdrawn)
+        matches!(self, Status::Completed | Status::Rejected | Status::Withdrawn | Status::Terminated)
     }
 }
 
@@ -102,6 +106,65 @@ pub enum EventKind {
     Rated {
         score: u8,
     },
+    /// A clock starts: `scope` is `process` or an item's name; `due` the last working day.
+    DeadlineSet {
+        scope: String,
+        due: String,
+        yellow: Option<String>,
+    },
+    /// The clocks stop (补正 where the item says so, a special procedure).
+    ClockPaused {
+        reason: String,
+    },
+    /// The clocks go on; every running deadline moves by the working days paused.
+    ClockResumed {
+        paused_days: i64,
+        deadlines: Vec<(String, String, Option<String>)>,
+    },
+    SpecialProcedureStarted {
+        kind: String,
+        reason: String,
+    },
+    SpecialProcedureEnded,
+    /// 延长审批: more working days, with the approval that granted them.
+    Extended {
+        days: u32,
+        approval: String,
+        due: String,
+    },
+    /// 容缺受理: accepted with materials missing, due by `due`.
+    Tolerated {
+        node: u32,
+        materials: Vec<String>,
+        due: String,
+    },
+    ToleratedMaterialsReceived,
+    /// 电子监察: a yellow (deadline near) or red (overdue) warning.
+    WarningRaised {
+        scope: String,
+        level: Level,
+    },
+    /// The materials accepted as missing did not come by their deadline.
+    Terminated {
+        reason: String,
+    },
+}
+
+/// A warning level of electronic supervision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Yellow,
+    Red,
+}
+
+/// A running clock: the last working day (`due`) and the day the yellow warning falls due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    pub due: String,
+    pub yellow: Option<String>,
+    /// Levels already raised.
+    pub raised: Vec<Level>,
 }
 
 /// An event with the time it happened.
@@ -130,6 +193,14 @@ pub struct CaseState {
     /// The task a supplement request (补正) holds, and the materials asked for.
     pub supplement: Option<(u32, Vec<String>)>,
     pub rating: Option<u8>,
+    /// Clocks by scope: `process`, or an item's name.
+    pub deadlines: BTreeMap<String, Deadline>,
+    /// Since when (a date) the clocks are stopped, and why.
+    pub paused: Option<(String, String)>,
+    /// A running special procedure (特别程序): its kind.
+    pub special_procedure: Option<String>,
+    /// Materials accepted as missing (容缺) and their deadline.
+    pub tolerated: Option<(Vec<String>, String)>,
     pub submitted_at: String,
     pub updated_at: String,
 }
@@ -147,6 +218,10 @@ impl CaseState {
             joins: BTreeMap::new(),
             supplement: None,
             rating: None,
+            deadlines: BTreeMap::new(),
+            paused: None,
+            special_procedure: None,
+            tolerated: None,
             submitted_at: at.to_string(),
             updated_at: at.to_string(),
         }
@@ -202,7 +277,66 @@ impl CaseState {
                 self.status = Status::Completed;
             }
             EventKind::Rated { score } => self.rating = Some(*score),
+            EventKind::DeadlineSet { scope, due, yellow } => {
+                self.deadlines
+                    .insert(scope.clone(), Deadline { due: due.clone(), yellow: yellow.clone(), raised: Vec::new() });
+            }
+            EventKind::ClockPaused { reason } => self.paused = Some((date_of(&event.at), reason.clone())),
+            EventKind::ClockResumed { deadlines, .. } => {
+                self.paused = None;
+                for (scope, due, yellow) in deadlines {
+                    if let Some(d) = self.deadlines.get_mut(scope) {
+                        d.due = due.clone();
+                        d.yellow = yellow.clone();
+                    }
+                }
+            }
+            EventKind::SpecialProcedureStarted { kind, .. } => self.special_procedure = Some(kind.clone()),
+            EventKind::SpecialProcedureEnded => self.special_procedure = None,
+            EventKind::Extended { due, .. } => {
+                if let Some(d) = self.deadlines.get_mut("process") {
+                    d.due = due.clone();
+                }
+            }
+            EventKind::Tolerated { node, materials, due } => {
+                self.tasks.remove(node);
+                self.tolerated = Some((materials.clone(), due.clone()));
+            }
+            EventKind::ToleratedMaterialsReceived => self.tolerated = None,
+            EventKind::WarningRaised { scope, level } => {
+                if let Some(d) = self.deadlines.get_mut(scope) {
+                    if !d.raised.contains(level) {
+                        d.raised.push(*level);
+                    }
+                }
+            }
+            EventKind::Terminated { .. } => {
+                self.tasks.clear();
+                self.status = Status::Terminated;
+            }
         }
+    }
+
+    /// When each pending timer falls due (RFC 3339, UTC), by name: the warnings not yet raised
+    /// and the 容缺 deadline. Derived from the state, so a timer that has fired (its event
+    /// applied) is gone, and one that fell due while the engine was down is still here.
+    pub fn timers(&self) -> Vec<(String, String)> {
+        if self.status.is_final() || self.paused.is_some() {
+            return Vec::new();
+        }
+        let mut timers = Vec::new();
+        for (scope, deadline) in &self.deadlines {
+            if let (Some(yellow), false) = (&deadline.yellow, deadline.raised.contains(&Level::Yellow)) {
+                timers.push((format!("yellow:{scope}"), end_of_day(yellow)));
+            }
+            if !deadline.raised.contains(&Level::Red) {
+                timers.push((format!("red:{scope}"), end_of_day(&deadline.due)));
+            }
+        }
+        if let Some((_, due)) = &self.tolerated {
+            timers.push(("tolerance".into(), end_of_day(due)));
+        }
+        timers
     }
 
     /// The state the events give, from the beginning.
@@ -214,6 +348,23 @@ impl CaseState {
         }
         state
     }
+}
+
+/// The date (YYYY-MM-DD) of an RFC 3339 instant, in Beijing time.
+pub fn date_of(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(8)).date_naive().to_string())
+        .unwrap_or_else(|_| at.chars().take(10).collect())
+}
+
+/// The instant a working day closes: midnight after it, Beijing time, in UTC.
+pub fn end_of_day(date: &str) -> String {
+    calendar::parse_date(date)
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| (t - chrono::Duration::hours(8)).and_utc().to_rfc3339())
+        .unwrap_or_default()
 }
 
 /// Maps keyed by state node, written as `[[node, value], …]`: JSON object keys are strings,
@@ -267,6 +418,33 @@ pub enum Command {
     Rate {
         score: u8,
     },
+    /// 容缺受理: completes the step with materials missing, due within `days` working days
+    /// (and never after the process deadline).
+    Tolerate {
+        item: String,
+        step: String,
+        materials: Vec<String>,
+        days: u32,
+    },
+    ToleratedReceived,
+    /// 特别程序 (hearing, expert review, inspection, testing…): time that does not count.
+    StartSpecialProcedure {
+        kind: String,
+        reason: String,
+    },
+    EndSpecialProcedure,
+    /// 延长审批: more working days for the process, with the approval that granted them.
+    Extend {
+        days: u32,
+        approval: String,
+    },
+}
+
+/// The moment a decision is made, and the calendar its clocks count on.
+pub struct Now<'a> {
+    /// RFC 3339.
+    pub at: String,
+    pub calendar: &'a Calendar,
 }
 
 /// Who acts.
@@ -310,6 +488,16 @@ pub enum CommandError {
     AlreadyRated,
     #[error("rule failed: {0}")]
     Rule(String),
+    #[error("{0}")]
+    Calendar(String),
+    #[error("no special procedure is running")]
+    NoSpecialProcedure,
+    #[error("a special procedure is already running")]
+    SpecialProcedureRunning,
+    #[error("no materials were accepted as missing")]
+    NothingTolerated,
+    #[error("the process has no deadline to extend")]
+    NoDeadline,
 }
 
 /// Evaluates a guard; the engine supplies it with the case's facts bound.
@@ -321,11 +509,20 @@ pub trait Guards {
 pub fn start(
     flow: &CompiledFlow,
     state: &CaseState,
-    at: &str,
+    now: &Now,
     guards: &dyn Guards,
 ) -> Result<Vec<Event>, CommandError> {
-    let mut run = Run { flow, state: state.clone(), events: Vec::new(), at, guards };
+    let mut run = Run::new(flow, state, now, guards);
     run.emit(EventKind::Submitted { flow: flow.name.clone(), version: flow.version.clone() });
+    if let Some(sla) = flow.process.sla {
+        let yellow_days = flow.process.warnings.iter().find_map(|w| match w.at {
+            WarningAt::PercentOfSla(percent) if w.level == dsl::model::WarningLevel::Yellow => {
+                Some(sla * percent / 100)
+            }
+            _ => None,
+        });
+        run.set_deadline("process", sla, yellow_days)?;
+    }
     run.leave(flow.start, |_| true)?;
     Ok(run.events)
 }
@@ -336,38 +533,67 @@ pub fn decide(
     state: &CaseState,
     command: &Command,
     actor: &Actor,
-    at: &str,
+    now: &Now,
     guards: &dyn Guards,
 ) -> Result<Vec<Event>, CommandError> {
     if state.status.is_final() && !matches!(command, Command::Rate { .. }) {
         return Err(CommandError::Closed(state.status));
     }
-    let mut run = Run { flow, state: state.clone(), events: Vec::new(), at, guards };
+    let mut run = Run::new(flow, state, now, guards);
     match command {
+        Command::Tolerate { item, step, materials, days } => {
+            if state.status == Status::AwaitingSupplement {
+                return Err(CommandError::AwaitingSupplement);
+            }
+            if materials.is_empty() {
+                return Err(CommandError::NoMaterials);
+            }
+            let node = run.task(item, step, actor)?;
+            let chosen = run.forward(node, step, &None)?;
+            let mut due = run.due(&run.today(), *days)?;
+            // Never later than the promised limit of the whole process.
+            if let Some(process) = run.state.deadlines.get("process") {
+                if process.due < due {
+                    due = process.due.clone();
+                }
+            }
+            run.emit(EventKind::Tolerated { node: node.index() as u32, materials: materials.clone(), due });
+            run.arrive(chosen)?;
+        }
+        Command::ToleratedReceived => {
+            if state.tolerated.is_none() {
+                return Err(CommandError::NothingTolerated);
+            }
+            run.emit(EventKind::ToleratedMaterialsReceived);
+        }
+        Command::StartSpecialProcedure { kind, reason } => {
+            run.officer_with_task(actor)?;
+            if state.special_procedure.is_some() {
+                return Err(CommandError::SpecialProcedureRunning);
+            }
+            run.emit(EventKind::SpecialProcedureStarted { kind: kind.clone(), reason: reason.clone() });
+            run.pause(&format!("特别程序: {kind}"));
+        }
+        Command::EndSpecialProcedure => {
+            run.officer_with_task(actor)?;
+            if state.special_procedure.is_none() {
+                return Err(CommandError::NoSpecialProcedure);
+            }
+            run.emit(EventKind::SpecialProcedureEnded);
+            run.resume()?;
+        }
+        Command::Extend { days, approval } => {
+            run.officer_with_task(actor)?;
+            let current = state.deadlines.get("process").ok_or(CommandError::NoDeadline)?;
+            let due = run.due(&current.due, *days)?;
+            run.emit(EventKind::Extended { days: *days, approval: approval.clone(), due });
+        }
         Command::Complete { item, step, next } => {
             if state.status == Status::AwaitingSupplement {
                 return Err(CommandError::AwaitingSupplement);
             }
             let node = run.task(item, step, actor)?;
-            let forward: Vec<(NodeIndex, Option<String>)> = flow
-                .graph
-                .edges_directed(node, Direction::Outgoing)
-                .filter(|e| e.weight().event == Trigger::Complete)
-                .map(|e| (e.target(), step_name(flow, e.target())))
-                .collect();
-            let chosen = match (forward.as_slice(), next) {
-                ([only], None) => only.0,
-                (_, Some(next)) => forward
-                    .iter()
-                    .find(|(_, name)| name.as_deref() == Some(next.as_str()))
-                    .map(|(n, _)| *n)
-                    .ok_or_else(|| CommandError::NoSuchNext { step: step.clone(), next: next.clone() })?,
-                _ => {
-                    let options: Vec<String> =
-                        forward.iter().map(|(_, n)| format!("`{}`", n.as_deref().unwrap_or("the next item"))).collect();
-                    return Err(CommandError::ChooseNext { step: step.clone(), options: options.join(" or ") });
-                }
-            };
+            let chosen = run.forward(node, step, next)?;
             let department = state.tasks[&(node.index() as u32)].department.clone();
             run.emit(EventKind::TaskCompleted { node: node.index() as u32, department });
             run.arrive(chosen)?;
@@ -396,6 +622,10 @@ pub fn decide(
             }
             let node = run.task(item, step, actor)?;
             run.emit(EventKind::SupplementRequested { node: node.index() as u32, materials: materials.clone() });
+            let pauses = flow.items.iter().find(|i| &i.name == item).is_some_and(|i| i.supplement_pauses_clock);
+            if pauses {
+                run.pause("补正");
+            }
         }
         Command::SupplementReceived => {
             let Some((node, _)) = &state.supplement else { return Err(CommandError::NoSupplementRequested) };
@@ -406,6 +636,9 @@ pub fn decide(
                 }
             }
             run.emit(EventKind::SupplementReceived { node: *node });
+            if run.state.paused.as_ref().is_some_and(|(_, reason)| reason == "补正") {
+                run.resume()?;
+            }
         }
         Command::Reject { item, step, reason } => {
             let node = run.task(item, step, actor)?;
@@ -437,6 +670,31 @@ pub fn decide(
     Ok(run.events)
 }
 
+/// The events of the timers due by `now`: warnings, and the end of a case whose materials
+/// accepted as missing (容缺) did not come. A timer no longer pending in the state gives none,
+/// so firing twice is harmless.
+pub fn fire_timers(state: &CaseState, now: &str) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut timers = state.timers();
+    timers.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    for (name, due) in timers {
+        if due.as_str() > now {
+            continue;
+        }
+        let kind = match name.split_once(':') {
+            Some(("yellow", scope)) => EventKind::WarningRaised { scope: scope.to_string(), level: Level::Yellow },
+            Some(("red", scope)) => EventKind::WarningRaised { scope: scope.to_string(), level: Level::Red },
+            _ => EventKind::Terminated { reason: "容缺 materials not supplied by their deadline".into() },
+        };
+        let terminal = matches!(kind, EventKind::Terminated { .. });
+        events.push(Event { at: now.to_string(), kind });
+        if terminal {
+            break;
+        }
+    }
+    events
+}
+
 fn step_name(flow: &CompiledFlow, node: NodeIndex) -> Option<String> {
     match flow.graph.node_weight(node) {
         Some(State::Step { step, .. }) => Some(step.clone()),
@@ -449,13 +707,96 @@ struct Run<'a> {
     flow: &'a CompiledFlow,
     state: CaseState,
     events: Vec<Event>,
-    at: &'a str,
+    now: &'a Now<'a>,
     guards: &'a dyn Guards,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(flow: &'a CompiledFlow, state: &CaseState, now: &'a Now<'a>, guards: &'a dyn Guards) -> Run<'a> {
+        Run { flow, state: state.clone(), events: Vec::new(), now, guards }
+    }
+
+    fn today(&self) -> String {
+        date_of(&self.now.at)
+    }
+
+    /// The last working day of a limit of `days` working days starting on `from`.
+    fn due(&self, from: &str, days: u32) -> Result<String, CommandError> {
+        let start = calendar::parse_date(from).map_err(|e| CommandError::Calendar(e.to_string()))?;
+        self.now
+            .calendar
+            .due_date(start, days)
+            .map(|d| d.to_string())
+            .map_err(|e| CommandError::Calendar(e.to_string()))
+    }
+
+    fn set_deadline(&mut self, scope: &str, days: u32, yellow_days: Option<u32>) -> Result<(), CommandError> {
+        let today = self.today();
+        let due = self.due(&today, days)?;
+        let yellow = yellow_days.map(|d| self.due(&today, d)).transpose()?;
+        self.emit(EventKind::DeadlineSet { scope: scope.to_string(), due, yellow });
+        Ok(())
+    }
+
+    fn pause(&mut self, reason: &str) {
+        if self.state.paused.is_none() {
+            self.emit(EventKind::ClockPaused { reason: reason.to_string() });
+        }
+    }
+
+    /// Restarts the clocks: every deadline moves by the working days they stood still.
+    fn resume(&mut self) -> Result<(), CommandError> {
+        let Some((since, _)) = self.state.paused.clone() else { return Ok(()) };
+        let (from, to) = (calendar::parse_date(&since), calendar::parse_date(&self.today()));
+        let (Ok(from), Ok(to)) = (from, to) else { return Err(CommandError::Calendar("bad pause dates".into())) };
+        let paused_days =
+            self.now.calendar.workdays_between(from, to).map_err(|e| CommandError::Calendar(e.to_string()))?;
+        let shift = u32::try_from(paused_days.max(0)).unwrap_or(0);
+        let mut deadlines = Vec::new();
+        for (scope, deadline) in &self.state.deadlines {
+            let due = self.due(&deadline.due, shift)?;
+            let yellow = deadline.yellow.as_ref().map(|y| self.due(y, shift)).transpose()?;
+            deadlines.push((scope.clone(), due, yellow));
+        }
+        self.emit(EventKind::ClockResumed { paused_days, deadlines });
+        Ok(())
+    }
+
+    /// An officer with an open task on the case (special procedures and extensions).
+    fn officer_with_task(&self, actor: &Actor) -> Result<(), CommandError> {
+        match actor {
+            Actor::Officer(department) if self.state.tasks.values().any(|t| &t.department == department) => Ok(()),
+            Actor::Supervisor => Ok(()),
+            _ => Err(CommandError::Forbidden("an officer of a department with an open task")),
+        }
+    }
+
+    /// Where completing `node` leads: the only way on, or the step named `next`.
+    fn forward(&self, node: NodeIndex, step: &str, next: &Option<String>) -> Result<NodeIndex, CommandError> {
+        let forward: Vec<(NodeIndex, Option<String>)> = self
+            .flow
+            .graph
+            .edges_directed(node, Direction::Outgoing)
+            .filter(|e| e.weight().event == Trigger::Complete)
+            .map(|e| (e.target(), step_name(self.flow, e.target())))
+            .collect();
+        match (forward.as_slice(), next) {
+            ([only], None) => Ok(only.0),
+            (_, Some(next)) => forward
+                .iter()
+                .find(|(_, name)| name.as_deref() == Some(next.as_str()))
+                .map(|(n, _)| *n)
+                .ok_or_else(|| CommandError::NoSuchNext { step: step.to_string(), next: next.clone() }),
+            _ => {
+                let options: Vec<String> =
+                    forward.iter().map(|(_, n)| format!("`{}`", n.as_deref().unwrap_or("the next item"))).collect();
+                Err(CommandError::ChooseNext { step: step.to_string(), options: options.join(" or ") })
+            }
+        }
+    }
+
     fn emit(&mut self, kind: EventKind) {
-        let event = Event { at: self.at.to_string(), kind };
+        let event = Event { at: self.now.at.clone(), kind };
         self.state.apply(&event);
         self.events.push(event);
     }
@@ -496,12 +837,25 @@ impl Run<'_> {
     fn arrive(&mut self, node: NodeIndex) -> Result<(), CommandError> {
         let Some(state) = self.flow.graph.node_weight(node) else { return Ok(()) };
         match state {
-            State::Step { item, step, department, .. } => self.emit(EventKind::TaskOpened {
-                node: node.index() as u32,
-                item: item.clone(),
-                step: step.clone(),
-                department: department.clone(),
-            }),
+            State::Step { item, step, department, .. } => {
+                let entering = !self.state.deadlines.contains_key(item.as_str());
+                let promised = self
+                    .flow
+                    .items
+                    .iter()
+                    .find(|i| &i.name == item)
+                    .filter(|i| i.handling == Handling::Promised)
+                    .map(|i| i.promised_days());
+                if let (true, Some(days)) = (entering, promised) {
+                    self.set_deadline(item, days, None)?;
+                }
+                self.emit(EventKind::TaskOpened {
+                    node: node.index() as u32,
+                    item: item.clone(),
+                    step: step.clone(),
+                    department: department.clone(),
+                })
+            }
             State::Start => self.leave(node, |_| true)?,
             State::End => self.emit(EventKind::Completed),
             State::Fork => self.leave(node, |_| true)?,

@@ -182,7 +182,8 @@ impl<S: Store> Engine<S> {
         let id = new_case_id(&at, &request_hash);
         let initial = CaseState::new(&id, &flow, &at);
         let guards = BoundGuards::new(&set, &bound);
-        let events = case::start(&flow, &initial, &at, &guards)?;
+        let now = case::Now { at: at.clone(), calendar: &self.calendar };
+        let events = case::start(&flow, &initial, &now, &guards)?;
         let mut state = initial;
         events.iter().for_each(|e| state.apply(e));
         let answer = Submitted::Accepted { case: Box::new(state.clone()) };
@@ -242,7 +243,8 @@ impl<S: Store> Engine<S> {
         };
         let bound = set.bind(&facts)?;
         let guards = BoundGuards::new(&set, &bound);
-        let events = case::decide(&flow, &stored.state, command, actor, &at, &guards)?;
+        let now = case::Now { at: at.clone(), calendar: &self.calendar };
+        let events = case::decide(&flow, &stored.state, command, actor, &now, &guards)?;
         let mut state = stored.state.clone();
         events.iter().for_each(|e| state.apply(e));
         let response = serde_json::to_string(&state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -261,6 +263,40 @@ impl<S: Store> Engine<S> {
             .await
             .map_err(|e| self.key_reused(e))?;
         Ok(state)
+    }
+
+    /// Fires the timers due by now (warnings, 容缺 deadlines), also those that fell due while
+    /// no engine ran. Returns the number of events written. Each timer fires once: its event
+    /// removes it from the case's state, in the same transaction.
+    pub async fn tick(&self) -> Result<usize, EngineError> {
+        let now = self.clock.now().to_rfc3339();
+        let mut fired = 0;
+        for case_id in self.store.due_timers(&now, 500).await? {
+            let Some(stored) = self.store.case(&case_id).await? else { continue };
+            let events = case::fire_timers(&stored.state, &now);
+            if events.is_empty() {
+                continue;
+            }
+            let mut state = stored.state.clone();
+            events.iter().for_each(|e| state.apply(e));
+            let written = self
+                .store
+                .append(store::Append {
+                    state: &state,
+                    events: &events,
+                    expected_version: stored.state.version,
+                    facts: None,
+                    idempotency: None,
+                })
+                .await;
+            match written {
+                Ok(()) => fired += events.len(),
+                // Another engine (or a command) moved the case first: the next tick sees it.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(fired)
     }
 
     pub async fn case(&self, id: &str) -> Result<CaseState, EngineError> {

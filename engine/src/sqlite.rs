@@ -163,6 +163,16 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db)?;
         }
+        sqlx::query("DELETE FROM timers WHERE case_id = ?").bind(&state.id).execute(&mut *tx).await.map_err(db)?;
+        for (name, due_at) in state.timers() {
+            sqlx::query("INSERT INTO timers (case_id, name, due_at) VALUES (?, ?, ?)")
+                .bind(&state.id)
+                .bind(name)
+                .bind(due_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         if let Some(idempotency) = append.idempotency {
             let inserted =
                 sqlx::query("INSERT OR IGNORE INTO idempotency (key, request_hash, response) VALUES (?, ?, ?)")
@@ -211,6 +221,18 @@ impl Store for SqliteStore {
                 Ok((r.get::<i64, _>(0), r.get::<String, _>(1), event))
             })
             .collect()
+    }
+
+    async fn due_timers(&self, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, MIN(due_at) AS due FROM timers WHERE due_at <= ? GROUP BY case_id ORDER BY due LIMIT ?",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
     async fn tasks(&self, department: &str) -> Result<Vec<QueuedTask>, StoreError> {

@@ -75,4 +75,6 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(i64, String, Event)>, StoreError>> + Send;
     fn tasks(&self, department: &str) -> impl Future<Output = Result<Vec<QueuedTask>, StoreError>> + Send;
+    /// Cases with a timer due at or before `now` (RFC 3339), soonest first.
+    fn due_timers(&self, now: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }

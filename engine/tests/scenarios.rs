@@ -1,12 +1,9 @@
 //! Cases run through the engine's public API on a real SQLite file, one scenario per path.
 
-use std::sync::Arc;
+mod support;
 
-use calendar::Calendar;
-use chrono::{TimeZone, Utc};
 use engine::{
-    Actor, CaseState, Command, CommandError, Engine, EngineError, EventKind, ManualClock, SqliteStore, Status,
-    Submission, Submitted,
+    Actor, CaseState, Command, CommandError, Engine, EngineError, EventKind, SqliteStore, Status, Submission, Submitted,
 };
 use serde_json::json;
 
@@ -60,21 +57,7 @@ process start_business "开办企业一件事" {
 "#;
 
 async fn engine(name: &str) -> Engine<SqliteStore> {
-    let path = std::env::temp_dir().join(format!("onetrip-scenario-{}-{name}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    let store = SqliteStore::open(&format!("sqlite://{}", path.display())).await.expect("store opens");
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 9, 30, 1, 0, 0).single().expect("time")));
-    let engine = Engine::new(store, Arc::new(Calendar::official()), clock);
-    let mut loader = dsl::MemoryLoader::default();
-    let workspace = dsl::Workspace::single("flow.flow", FLOW, &mut loader);
-    let analysis = dsl::check(&workspace);
-    assert!(analysis.diagnostics.is_empty(), "{:#?}", analysis.diagnostics);
-    let flow = dsl::compile(&analysis.program, "start_business").expect("compiles");
-    assert!(engine.deploy(&flow).await.expect("deploys"));
-    assert!(!engine.deploy(&flow).await.expect("deploys again"), "deploying the same flow twice is a no-op");
-    engine
+    support::setup(name, FLOW, "start_business", "2026-09-30T01:00:00Z").await.engine
 }
 
 fn submission(age: i64, employees: i64) -> Submission {
