@@ -92,6 +92,31 @@ fn json_out(value: &impl serde::Serialize) -> Result<(), String> {
     Ok(())
 }
 
+pub async fn serve(db: &str, listen: &str) -> Result<ExitCode, String> {
+    let engine = open(db).await?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    eprintln!("onetrip serving {db} on http://{listen} (OpenAPI at /openapi.json)");
+    engine::http::serve(engine, listener, std::time::Duration::from_secs(5)).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token(role: &str, department: Option<String>, db: &str) -> Result<ExitCode, String> {
+    use engine::http::Role;
+    let role = match (role, department) {
+        ("admin", None) => Role::Admin,
+        ("platform", None) => Role::Platform,
+        ("supervisor", None) => Role::Supervisor,
+        ("officer", Some(department)) => Role::Officer(department),
+        ("officer", None) => return Err("an officer token needs `--department`".into()),
+        (_, Some(_)) => return Err("only an officer token has a department".into()),
+        (other, None) => return Err(format!("unknown role `{other}`: admin, platform, officer or supervisor")),
+    };
+    let engine = open(db).await?;
+    println!("{}", engine::http::create_token(engine.store(), &role).await.map_err(|e| e.to_string())?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn deploy(files: &[PathBuf], db: &str) -> Result<ExitCode, String> {
     let programs = load(files)?;
     if programs.iter().any(|c| c.analysis.has_errors()) {

@@ -76,6 +76,24 @@ enum Command {
     /// Submit, act on and read cases in a database.
     #[command(subcommand)]
     Case(cases::CaseCommand),
+    /// Serve the HTTP API (JSON, OpenAPI at /openapi.json) on a database.
+    Serve {
+        #[arg(long, default_value = cases::DEFAULT_DB)]
+        db: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Create an API token (printed once; only its digest is stored).
+    Token {
+        /// admin, platform, officer or supervisor.
+        #[arg(long)]
+        role: String,
+        /// The officer's department.
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long, default_value = cases::DEFAULT_DB)]
+        db: String,
+    },
     /// Deploy the 开办企业 example to a fresh SQLite file and run cases through every path.
     Demo {
         /// The database (default: a new file in the temporary folder).
@@ -119,6 +137,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
+        Command::Serve { db, listen } => cases::block_on(cases::serve(&db, &listen)),
+        Command::Token { role, department, db } => cases::block_on(cases::token(&role, department, &db)),
         Command::Check { files, format } => {
             let programs = load(&files)?;
             match format {

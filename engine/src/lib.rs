@@ -9,6 +9,7 @@
 //! first answer and writes nothing.
 
 pub mod case;
+pub mod http;
 pub mod sqlite;
 pub mod store;
 

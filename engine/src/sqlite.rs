@@ -223,6 +223,27 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn add_token(&self, digest: &str, role: &str, department: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO tokens (digest, role, department, created_at) VALUES (?, ?, ?, ?)")
+            .bind(digest)
+            .bind(role)
+            .bind(department)
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn token(&self, digest: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT role, department FROM tokens WHERE digest = ?")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(row.map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1))))
+    }
+
     async fn due_timers(&self, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT case_id, MIN(due_at) AS due FROM timers WHERE due_at <= ? GROUP BY case_id ORDER BY due LIMIT ?",

@@ -75,6 +75,15 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(i64, String, Event)>, StoreError>> + Send;
     fn tasks(&self, department: &str) -> impl Future<Output = Result<Vec<QueuedTask>, StoreError>> + Send;
+    /// Stores an API token's digest with its role and department.
+    fn add_token(
+        &self,
+        digest: &str,
+        role: &str,
+        department: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The role and department of a token digest.
+    fn token(&self, digest: &str) -> impl Future<Output = Result<Option<(String, Option<String>)>, StoreError>> + Send;
     /// Cases with a timer due at or before `now` (RFC 3339), soonest first.
     fn due_timers(&self, now: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }

@@ -1,0 +1,410 @@
+//! The JSON HTTP API: the only module that knows HTTP.
+//!
+//! Every request carries `Authorization: Bearer <token>`. Tokens are stored as SHA-256 digests
+//! with a role: `admin` deploys flows; `platform` submits cases and acts for applicants
+//! (withdraw, rate, supplements received); `officer` acts on its own department's tasks;
+//! `supervisor` reads everything. Errors are JSON `{"code": …, "message": …}` with a stable
+//! code; a refused request writes nothing. `Idempotency-Key` makes submissions and commands
+//! safe to retry; `If-Match: <version>` refuses a command on a case that has moved on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::OpenApi;
+
+use crate::case::{Actor, Command, CommandError};
+use crate::store::Store;
+use crate::{Engine, EngineError, Submission};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What a token may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Platform,
+    Officer(String),
+    Supervisor,
+}
+
+impl Role {
+    fn name(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Platform => "platform",
+            Role::Officer(_) => "officer",
+            Role::Supervisor => "supervisor",
+        }
+    }
+}
+
+pub fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates a token for a role and returns it: only its digest is stored.
+pub async fn create_token<S: Store>(store: &S, role: &Role) -> Result<String, EngineError> {
+    let seed = format!("{:?}{}{}", std::time::SystemTime::now(), std::process::id(), role.name());
+    let token = format!("ot_{}", &digest(&seed)[..40]);
+    let department = match role {
+        Role::Officer(d) => Some(d.as_str()),
+        _ => None,
+    };
+    store.add_token(&digest(&token), role.name(), department).await?;
+    Ok(token)
+}
+
+/// An error answer: a stable code and a message that names no personal data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    /// Stable: `malformed_json`, `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `version_conflict`, `idempotency_key_reused`, `command_not_allowed`, `payload_too_large`,
+    /// `invalid_data`, `internal`.
+    pub code: String,
+    pub message: String,
+    /// For `command_not_allowed`: why, as a code (`no_such_task`, `not_your_task`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+struct Failure(StatusCode, ApiError);
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+        Failure(status, ApiError { code: code.into(), message: message.into(), reason: None })
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(error: EngineError) -> Failure {
+        let message = error.to_string();
+        match error {
+            EngineError::UnknownFlow(_) | EngineError::UnknownCase(_) => {
+                Failure::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            EngineError::VersionMismatch { .. } | EngineError::Store(crate::StoreError::Conflict { .. }) => {
+                Failure::new(StatusCode::CONFLICT, "version_conflict", message)
+            }
+            EngineError::KeyReused => Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message),
+            EngineError::Facts(_) => Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_data", message),
+            EngineError::Command(command) => {
+                let reason = serde_json::to_value(&command)
+                    .ok()
+                    .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string));
+                let status = match command {
+                    CommandError::NotYourTask { .. } | CommandError::Forbidden(_) => StatusCode::FORBIDDEN,
+                    _ => StatusCode::CONFLICT,
+                };
+                let code = if status == StatusCode::FORBIDDEN { "forbidden" } else { "command_not_allowed" };
+                Failure(status, ApiError { code: code.into(), message, reason })
+            }
+            EngineError::Rules(_) => Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message),
+            EngineError::Store(_) => {
+                Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the store failed; nothing was written")
+            }
+        }
+    }
+}
+
+/// Maps axum's body errors to stable codes.
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, Failure> {
+    match json {
+        Ok(Json(value)) => Ok(value),
+        Err(JsonRejection::JsonSyntaxError(e)) => {
+            Err(Failure::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text()))
+        }
+        Err(JsonRejection::JsonDataError(e)) => {
+            Err(Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.body_text()))
+        }
+        Err(JsonRejection::MissingJsonContentType(_)) => Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "send `Content-Type: application/json`",
+        )),
+        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is over {MAX_BODY} bytes"),
+        )),
+        Err(other) => Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text())),
+    }
+}
+
+type Shared<S> = Arc<Engine<S>>;
+
+async fn role<S: Store>(engine: &Engine<S>, headers: &HeaderMap) -> Result<Role, Failure> {
+    let unauthorized =
+        || Failure::new(StatusCode::UNAUTHORIZED, "unauthorized", "send `Authorization: Bearer <token>`");
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    let Some((role, department)) = engine.store().token(&digest(token.trim())).await.map_err(EngineError::from)? else {
+        return Err(unauthorized());
+    };
+    Ok(match (role.as_str(), department) {
+        ("admin", _) => Role::Admin,
+        ("platform", _) => Role::Platform,
+        ("supervisor", _) => Role::Supervisor,
+        ("officer", Some(d)) => Role::Officer(d),
+        _ => return Err(unauthorized()),
+    })
+}
+
+fn forbidden(what: &str) -> Failure {
+    Failure::new(StatusCode::FORBIDDEN, "forbidden", format!("this token may not {what}"))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Builds the router over an engine.
+pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/flows", post(deploy::<S>))
+        .route("/cases", post(submit::<S>))
+        .route("/cases/{id}", get(case::<S>))
+        .route("/cases/{id}/commands", post(command::<S>))
+        .route("/cases/{id}/history", get(history::<S>))
+        .route("/departments/{department}/tasks", get(tasks::<S>))
+        .route("/events", get(events::<S>))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(engine)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "onetrip", description = "Government service cases: submit, act on tasks, follow events"),
+    paths(deploy_doc, submit_doc, case_doc, command_doc, history_doc, tasks_doc, events_doc),
+    components(schemas(ApiError, CommandBody))
+)]
+struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Deploys a compiled flow (`onetrip compile` output). Admin only.
+#[utoipa::path(post, path = "/flows", request_body(content = Object, description = "a compiled flow"),
+    responses((status = 200, description = "`{version, new}`"), (status = 403, body = ApiError)))]
+#[allow(dead_code)]
+fn deploy_doc() {}
+
+async fn deploy<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    json: Result<Json<dsl::CompiledFlow>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    if role(&app, &headers).await? != Role::Admin {
+        return Err(forbidden("deploy flows"));
+    }
+    let flow = body(json)?;
+    let new = app.deploy(&flow).await?;
+    Ok(Json(serde_json::json!({"version": flow.version, "new": new})))
+}
+
+/// Submits a case for an applicant. Platform only. Answers `accepted` with the case, or
+/// `refused` with the failing clauses of each eligibility rule.
+#[utoipa::path(post, path = "/cases", request_body(content = Object, description = "`{flow, data: {applicant: {...}}, materials, licences}`"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe")),
+    responses((status = 200, description = "`{outcome: accepted, case}` or `{outcome: refused, reasons}`"), (status = 422, body = ApiError)))]
+#[allow(dead_code)]
+fn submit_doc() {}
+
+async fn submit<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    json: Result<Json<Submission>, JsonRejection>,
+) -> Result<Json<crate::Submitted>, Failure> {
+    if role(&app, &headers).await? != Role::Platform {
+        return Err(forbidden("submit cases"));
+    }
+    let submission = body(json)?;
+    Ok(Json(app.submit(&submission, idempotency_key(&headers).as_deref()).await?))
+}
+
+/// Reads a case (its state, tasks and clocks; never the applicant's data).
+#[utoipa::path(get, path = "/cases/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "the case"), (status = 404, body = ApiError)))]
+#[allow(dead_code)]
+fn case_doc() {}
+
+async fn case<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    let role = role(&app, &headers).await?;
+    let case = app.case(&id).await?;
+    if let Role::Officer(department) = &role {
+        let involved = app
+            .history(&id)
+            .await?
+            .iter()
+            .any(|e| matches!(&e.kind, crate::EventKind::TaskOpened { department: d, .. } if d == department));
+        if !involved {
+            return Err(forbidden("read cases its department has no part in"));
+        }
+    }
+    Ok(Json(case).into_response())
+}
+
+/// A command's body: the command and, for officers, nothing else (the token says who acts).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct CommandBody(pub Command);
+
+/// Carries out a command: officers on their department's tasks, the platform for the applicant.
+#[utoipa::path(post, path = "/cases/{id}/commands", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<u64>, Header, description = "the case version the caller saw")),
+    request_body = CommandBody,
+    responses((status = 200, description = "the case after the command"), (status = 409, body = ApiError), (status = 403, body = ApiError)))]
+#[allow(dead_code)]
+fn command_doc() {}
+
+async fn command<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    json: Result<Json<CommandBody>, JsonRejection>,
+) -> Result<Json<crate::CaseState>, Failure> {
+    let role = role(&app, &headers).await?;
+    let CommandBody(command) = body(json)?;
+    let actor = match role {
+        Role::Officer(department) => Actor::Officer(department),
+        Role::Platform => Actor::Applicant,
+        _ => return Err(forbidden("act on cases")),
+    };
+    let expected = match headers.get("if-match").map(|v| v.to_str().map(|s| s.trim_matches('"').parse::<u64>())) {
+        None => None,
+        Some(Ok(Ok(version))) => Some(version),
+        Some(_) => {
+            return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_request", "`If-Match` must be a case version"))
+        }
+    };
+    Ok(Json(app.act(&id, &command, &actor, idempotency_key(&headers).as_deref(), expected).await?))
+}
+
+/// A case's events, numbered from 1.
+#[utoipa::path(get, path = "/cases/{id}/history", params(("id" = String, Path)), responses((status = 200, description = "the events")))]
+#[allow(dead_code)]
+fn history_doc() {}
+
+async fn history<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    match role(&app, &headers).await? {
+        Role::Supervisor | Role::Platform | Role::Admin => {}
+        Role::Officer(_) => {
+            // The same rule as reading the case.
+            case(State(Arc::clone(&app)), headers.clone(), Path(id.clone())).await?;
+        }
+    }
+    Ok(Json(app.history(&id).await?).into_response())
+}
+
+/// A department's open tasks, oldest first: its officers' and the supervisors' view.
+#[utoipa::path(get, path = "/departments/{department}/tasks", params(("department" = String, Path)),
+    responses((status = 200, description = "the queue"), (status = 403, body = ApiError)))]
+#[allow(dead_code)]
+fn tasks_doc() {}
+
+async fn tasks<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(department): Path<String>,
+) -> Result<Response, Failure> {
+    match role(&app, &headers).await? {
+        Role::Supervisor => {}
+        Role::Officer(d) if d == department => {}
+        _ => return Err(forbidden("read this department's tasks")),
+    }
+    Ok(Json(app.tasks(&department).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    /// Seconds to wait for an event when there is none yet (long poll), at most 30.
+    #[serde(default)]
+    wait: u64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// Every case's events after a position, oldest first: a subscriber keeps `next` and asks
+/// again, so it misses nothing across restarts (its own or the server's).
+#[utoipa::path(get, path = "/events", params(("after" = Option<i64>, Query), ("wait" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, description = "`{events: [{position, case_id, event}], next}`")))]
+#[allow(dead_code)]
+fn events_doc() {}
+
+async fn events<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    if !matches!(role(&app, &headers).await?, Role::Supervisor | Role::Platform) {
+        return Err(forbidden("follow every case's events"));
+    }
+    let Query(query) = query.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(query.wait.min(30));
+    loop {
+        let events =
+            app.store().events_after(query.after, query.limit.clamp(1, 1000)).await.map_err(EngineError::from)?;
+        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+            let next = events.last().map_or(query.after, |(p, ..)| *p);
+            let events: Vec<serde_json::Value> = events
+                .into_iter()
+                .map(|(position, case_id, event)| serde_json::json!({"position": position, "case_id": case_id, "event": event}))
+                .collect();
+            return Ok(Json(serde_json::json!({"events": events, "next": next})));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Serves the API on `listener` until the process ends, firing due timers every `tick`.
+pub async fn serve<S: Store + 'static>(
+    engine: Engine<S>,
+    listener: tokio::net::TcpListener,
+    tick: Duration,
+) -> Result<(), String> {
+    let engine = Arc::new(engine);
+    let ticker = Arc::clone(&engine);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(tick);
+        loop {
+            interval.tick().await;
+            // A failed tick is retried at the next one; the timers stay in the store.
+            let _ = ticker.tick().await;
+        }
+    });
+    axum::serve(listener, router(engine)).await.map_err(|e| e.to_string())
+}

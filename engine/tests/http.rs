@@ -1,0 +1,258 @@
+//! The HTTP API on a real socket, driven by a real HTTP client: the happy calls, and bad input
+//! of every kind answered with a clear 4xx and a stable code, with nothing written.
+
+mod support;
+
+use std::time::Duration;
+
+use engine::http::{create_token, Role};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const FLOW: &str = r#"
+department samr "市场监督管理局"
+department psb  "公安局"
+schema applicant { name string pii(name)  age int }
+item registration "企业设立登记" {
+  department     samr
+  handling       promised
+  promised_limit 1 workday
+  eligible       applicant.age >= 18 else "申请人须年满18周岁"
+}
+item seal "印章刻制备案" {
+  department psb
+  handling   immediate
+}
+process p "联办" {
+  window samr
+  sla    3 workdays
+  flow   { registration -> seal }
+}
+"#;
+
+struct Api {
+    base: String,
+    client: Client,
+    admin: String,
+    platform: String,
+    samr: String,
+    psb: String,
+    supervisor: String,
+}
+
+impl Api {
+    async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response =
+            self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(body).send().await.expect("sends");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.expect("sends");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn submit(&self) -> String {
+        let (status, body) = self
+            .post(&self.platform, "/cases", &json!({"flow": "p", "data": {"applicant": {"name": "张三", "age": 30}}}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["case"]["id"].as_str().expect("case id").to_string()
+    }
+
+    async fn version(&self, case: &str) -> u64 {
+        self.get(&self.supervisor, &format!("/cases/{case}")).await.1["version"].as_u64().expect("version")
+    }
+}
+
+async fn start(name: &str) -> Api {
+    let setup = support::setup(name, FLOW, "p", "2026-09-30T01:00:00Z").await;
+    let store = setup.engine.store();
+    let admin = create_token(store, &Role::Admin).await.expect("token");
+    let platform = create_token(store, &Role::Platform).await.expect("token");
+    let samr = create_token(store, &Role::Officer("samr".into())).await.expect("token");
+    let psb = create_token(store, &Role::Officer("psb".into())).await.expect("token");
+    let supervisor = create_token(store, &Role::Supervisor).await.expect("token");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(engine::http::serve(setup.engine, listener, Duration::from_secs(60)));
+    Api { base, client: Client::new(), admin, platform, samr, psb, supervisor }
+}
+
+#[tokio::test]
+async fn the_api_runs_a_case_and_serves_its_openapi_document() {
+    let api = start("http-happy").await;
+    let (status, doc) = api.get(&api.supervisor, "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["paths"]["/cases/{id}/commands"]["post"].is_object(), "{doc}");
+
+    let case = api.submit().await;
+    let (status, queue) = api.get(&api.samr, "/departments/samr/tasks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(queue.as_array().map(Vec::len), Some(1));
+    for step in ["accept", "review", "decide", "deliver"] {
+        let (status, body) = api
+            .post(
+                &api.samr,
+                &format!("/cases/{case}/commands"),
+                &json!({"command": "complete", "item": "registration", "step": step}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{step}: {body}");
+    }
+    let (_, state) = api.get(&api.psb, &format!("/cases/{case}")).await;
+    assert_eq!(state["tasks"][0][1]["department"], "psb");
+    let (status, events) = api.get(&api.supervisor, "/events?after=0").await;
+    assert_eq!(status, StatusCode::OK);
+    let positions: Vec<i64> = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["position"].as_i64().expect("position"))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order");
+    let (_, more) = api.get(&api.supervisor, &format!("/events?after={}", events["next"])).await;
+    assert_eq!(more["events"].as_array().map(Vec::len), Some(0), "nothing is repeated after the cursor");
+
+    let (status, refused) = api
+        .post(&api.platform, "/cases", &json!({"flow": "p", "data": {"applicant": {"name": "李四", "age": 16}}}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(refused["outcome"], "refused");
+    assert_eq!(refused["reasons"][0]["failing"][0]["source"], "applicant.age >= 18");
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing() {
+    let api = start("http-bad").await;
+    let case = api.submit().await;
+    let before = api.version(&case).await;
+    let commands = format!("{}/cases/{case}/commands", api.base);
+
+    // Malformed JSON.
+    let response = api
+        .client
+        .post(&commands)
+        .bearer_auth(&api.samr)
+        .header("content-type", "application/json")
+        .body("{\"command\": ")
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.expect("json")["code"], "malformed_json");
+
+    // Wrong types.
+    let (status, body) =
+        api.post(&api.samr, &format!("/cases/{case}/commands"), &json!({"command": "complete", "item": 5})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")));
+    let (status, body) = api
+        .post(&api.platform, "/cases", &json!({"flow": "p", "data": {"applicant": {"name": "张三", "age": "thirty"}}}))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_data")));
+    assert!(!body["message"].as_str().unwrap_or_default().contains("thirty"), "no submitted values in errors");
+
+    // Unknown case.
+    let (status, body) = api
+        .post(
+            &api.samr,
+            "/cases/C-none/commands",
+            &json!({"command": "complete", "item": "registration", "step": "accept"}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+
+    // Another department's token.
+    let (status, body) = api
+        .post(
+            &api.psb,
+            &format!("/cases/{case}/commands"),
+            &json!({"command": "complete", "item": "registration", "step": "accept"}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    assert_eq!(body["reason"], "not_your_task");
+    let (status, _) = api.get(&api.psb, "/departments/samr/tasks").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // No token, and a wrong one.
+    let response = api.client.get(format!("{}/cases/{case}", api.base)).send().await.expect("sends");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = api.get("ot_not_a_token", &format!("/cases/{case}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A command not allowed now.
+    let (status, body) = api
+        .post(
+            &api.samr,
+            &format!("/cases/{case}/commands"),
+            &json!({"command": "complete", "item": "registration", "step": "decide"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["reason"].as_str()),
+        (StatusCode::CONFLICT, Some("command_not_allowed"), Some("no_such_task"))
+    );
+
+    // An oversized body.
+    let huge = json!({"command": "reject", "item": "registration", "step": "accept", "reason": "x".repeat(2 << 20)});
+    let (status, body) = api.post(&api.samr, &format!("/cases/{case}/commands"), &huge).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+
+    // An idempotency key replayed with a different body.
+    let accept = json!({"command": "complete", "item": "registration", "step": "accept"});
+    let first = api
+        .client
+        .post(&commands)
+        .bearer_auth(&api.samr)
+        .header("idempotency-key", "k1")
+        .json(&accept)
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(first.status(), StatusCode::OK);
+    let after_first = api.version(&case).await;
+    let replay = api
+        .client
+        .post(&commands)
+        .bearer_auth(&api.samr)
+        .header("idempotency-key", "k1")
+        .json(&accept)
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(replay.status(), StatusCode::OK, "the same request gets the first answer");
+    let other = json!({"command": "complete", "item": "registration", "step": "review"});
+    let reused = api
+        .client
+        .post(&commands)
+        .bearer_auth(&api.samr)
+        .header("idempotency-key", "k1")
+        .json(&other)
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reused.json::<Value>().await.expect("json")["code"], "idempotency_key_reused");
+
+    // A stale If-Match.
+    let stale = api
+        .client
+        .post(&commands)
+        .bearer_auth(&api.samr)
+        .header("if-match", before.to_string())
+        .json(&other)
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    assert_eq!(stale.json::<Value>().await.expect("json")["code"], "version_conflict");
+
+    // Only the accepted command wrote anything.
+    assert_eq!(api.version(&case).await, after_first);
+    assert!(after_first > before);
+    let (status, _) = api.post(&api.admin, "/cases", &json!({"flow": "p", "data": {}})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an admin token does not submit cases");
+}
