@@ -82,9 +82,21 @@ pub fn block_on(future: impl Future<Output = Result<ExitCode, String>>) -> Resul
         .block_on(future)
 }
 
+/// `ONETRIP_CLOCK=<RFC 3339>` starts the clock at that instant (for tests and demonstrations
+/// of deadlines); otherwise the system clock.
+fn clock() -> Result<Arc<dyn engine::Clock>, String> {
+    match std::env::var("ONETRIP_CLOCK") {
+        Ok(at) => {
+            let at = chrono::DateTime::parse_from_rfc3339(&at).map_err(|e| format!("ONETRIP_CLOCK `{at}`: {e}"))?;
+            Ok(Arc::new(engine::ShiftedClock::starting_at(at.with_timezone(&chrono::Utc))))
+        }
+        Err(_) => Ok(Arc::new(SystemClock)),
+    }
+}
+
 async fn open(db: &str) -> Result<Engine<SqliteStore>, String> {
     let store = SqliteStore::open(db).await.map_err(|e| format!("cannot open `{db}`: {e}"))?;
-    Ok(Engine::new(store, Arc::new(Calendar::official()), Arc::new(SystemClock)))
+    Ok(Engine::new(store, Arc::new(Calendar::official()), clock()?))
 }
 
 fn json_out(value: &impl serde::Serialize) -> Result<(), String> {

@@ -61,6 +61,24 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock shifted to start at a given instant: time runs, from there. For tests
+/// and demonstrations of what happens days later.
+pub struct ShiftedClock {
+    offset: chrono::Duration,
+}
+
+impl ShiftedClock {
+    pub fn starting_at(at: DateTime<Utc>) -> ShiftedClock {
+        ShiftedClock { offset: at - Utc::now() }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
+}
+
 /// A clock that moves only when told to.
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 
