@@ -2,6 +2,7 @@
 //!
 //! A thin shell over the `dsl` crate: it reads files, calls the pure core and prints.
 
+mod bench;
 mod calendar_cmd;
 mod cases;
 mod flows;
@@ -94,6 +95,20 @@ enum Command {
         #[arg(long, default_value = cases::DEFAULT_DB)]
         db: String,
     },
+    /// Measure the engine on the peers' joint workload: one client, then many.
+    Bench {
+        /// The database (default: a new file in the temporary folder).
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// How long the concurrent run lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Instances in the sequential run.
+        #[arg(long, default_value_t = 500)]
+        instances: usize,
+    },
     /// Deploy the 开办企业 example to a fresh SQLite file and run cases through every path.
     Demo {
         /// The database (default: a new file in the temporary folder).
@@ -137,6 +152,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
+        Command::Bench { db, clients, seconds, instances } => {
+            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances }))
+        }
         Command::Serve { db, listen } => cases::block_on(cases::serve(&db, &listen)),
         Command::Token { role, department, db } => cases::block_on(cases::token(&role, department, &db)),
         Command::Check { files, format } => {

@@ -130,11 +130,13 @@ pub struct Engine<S: Store> {
     clock: Arc<dyn Clock>,
     /// Compiled rules per flow version: flows never change under a version.
     rules: Mutex<HashMap<String, Arc<RuleSet>>>,
+    /// Compiled flows by version, for the same reason.
+    flows: Mutex<HashMap<String, Arc<CompiledFlow>>>,
 }
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S, calendar: Arc<Calendar>, clock: Arc<dyn Clock>) -> Engine<S> {
-        Engine { store, calendar, clock, rules: Mutex::new(HashMap::new()) }
+        Engine { store, calendar, clock, rules: Mutex::new(HashMap::new()), flows: Mutex::new(HashMap::new()) }
     }
 
     pub fn store(&self) -> &S {
@@ -146,6 +148,17 @@ impl<S: Store> Engine<S> {
         // Rules that do not compile are refused at deploy time, not at a citizen's submission.
         self.rule_set(flow)?;
         Ok(self.store.deploy(flow).await?)
+    }
+
+    /// A deployed flow by version, read once and then kept.
+    async fn flow(&self, version: &str) -> Result<Arc<CompiledFlow>, EngineError> {
+        if let Some(flow) = self.flows.lock().unwrap_or_else(|e| e.into_inner()).get(version) {
+            return Ok(Arc::clone(flow));
+        }
+        let flow =
+            Arc::new(self.store.flow(version).await?.ok_or_else(|| EngineError::UnknownFlow(version.to_string()))?);
+        self.flows.lock().unwrap_or_else(|e| e.into_inner()).insert(version.to_string(), Arc::clone(&flow));
+        Ok(flow)
     }
 
     fn rule_set(&self, flow: &CompiledFlow) -> Result<Arc<RuleSet>, EngineError> {
@@ -172,11 +185,12 @@ impl<S: Store> Engine<S> {
         if let Some(answer) = self.remembered(key, &request_hash).await? {
             return Ok(answer);
         }
-        let flow = self
+        let version = self
             .store
-            .latest_flow(&submission.flow)
+            .latest_version(&submission.flow)
             .await?
             .ok_or_else(|| EngineError::UnknownFlow(submission.flow.clone()))?;
+        let flow = self.flow(&version).await?;
         let set = self.rule_set(&flow)?;
         let (at, today) = self.now();
         let facts = Facts {
@@ -208,7 +222,8 @@ impl<S: Store> Engine<S> {
         let answer = Submitted::Accepted { case: Box::new(state.clone()) };
         let response = serde_json::to_string(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let stored_facts = serde_json::to_value(submission).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store
+        let written = self
+            .store
             .append(store::Append {
                 state: &state,
                 events: &events,
@@ -220,9 +235,8 @@ impl<S: Store> Engine<S> {
                     response: &response,
                 }),
             })
-            .await
-            .map_err(|e| self.key_reused(e))?;
-        Ok(answer)
+            .await;
+        self.written(written, key, &request_hash, answer).await
     }
 
     /// Carries out a command on a case. With `expected_version`, it is refused when the case
@@ -245,11 +259,7 @@ impl<S: Store> Engine<S> {
                 return Err(EngineError::VersionMismatch { expected, actual: stored.state.version });
             }
         }
-        let flow = self
-            .store
-            .flow(&stored.state.version_id)
-            .await?
-            .ok_or_else(|| EngineError::UnknownFlow(stored.state.version_id.clone()))?;
+        let flow = self.flow(&stored.state.version_id).await?;
         let set = self.rule_set(&flow)?;
         let submission: Submission =
             serde_json::from_value(stored.facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -267,7 +277,8 @@ impl<S: Store> Engine<S> {
         let mut state = stored.state.clone();
         events.iter().for_each(|e| state.apply(e));
         let response = serde_json::to_string(&state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store
+        let written = self
+            .store
             .append(store::Append {
                 state: &state,
                 events: &events,
@@ -279,9 +290,8 @@ impl<S: Store> Engine<S> {
                     response: &response,
                 }),
             })
-            .await
-            .map_err(|e| self.key_reused(e))?;
-        Ok(state)
+            .await;
+        self.written(written, key, &request_hash, state).await
     }
 
     /// Fires the timers due by now (warnings, 容缺 deadlines), also those that fell due while
@@ -347,10 +357,19 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    fn key_reused(&self, error: StoreError) -> EngineError {
-        match error {
-            StoreError::KeyReused => EngineError::KeyReused,
-            other => EngineError::Store(other),
+    /// The answer after a write: a key already taken by the same request meanwhile (a retry
+    /// racing the first try) gets the first answer.
+    async fn written<T: serde::de::DeserializeOwned>(
+        &self,
+        written: Result<(), StoreError>,
+        key: Option<&str>,
+        request_hash: &str,
+        answer: T,
+    ) -> Result<T, EngineError> {
+        match written {
+            Ok(()) => Ok(answer),
+            Err(StoreError::KeyReused) => self.remembered(key, request_hash).await?.ok_or(EngineError::KeyReused),
+            Err(other) => Err(other.into()),
         }
     }
 }

@@ -5,17 +5,255 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use dsl::CompiledFlow;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::case::{CaseState, Event};
 use crate::store::{Append, QueuedTask, Store, StoreError, StoredCase};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Reads go through a pool; every write goes through one writer task that commits the writes
+/// of concurrent commands together (group commit): one fsync for many commands, each still
+/// checked and applied on its own (a savepoint each) and answered only after the commit.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: mpsc::Sender<(Write, oneshot::Sender<Result<(), StoreError>>)>,
+}
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 256;
+
+/// One command's write, ready for SQL.
+#[derive(Debug)]
+struct Write {
+    case_id: String,
+    flow_version: String,
+    version: i64,
+    expected_version: i64,
+    status: String,
+    state: String,
+    facts: Option<String>,
+    updated_at: String,
+    events: Vec<String>,
+    tasks: Vec<(i64, String, String, String, String)>,
+    timers: Vec<(String, String)>,
+    idempotency: Option<(String, String, String)>,
+}
+
+impl Write {
+    fn prepare(append: &Append<'_>) -> Result<Write, StoreError> {
+        let state = append.state;
+        let status = serde_json::to_value(state.status).map_err(corrupt)?;
+        Ok(Write {
+            case_id: state.id.clone(),
+            flow_version: state.version_id.clone(),
+            version: state.version as i64,
+            expected_version: append.expected_version as i64,
+            status: status.as_str().unwrap_or_default().to_string(),
+            state: serde_json::to_string(state).map_err(corrupt)?,
+            facts: if append.expected_version == 0 {
+                Some(serde_json::to_string(append.facts.unwrap_or(&serde_json::Value::Null)).map_err(corrupt)?)
+            } else {
+                None
+            },
+            updated_at: state.updated_at.clone(),
+            events: append.events.iter().map(serde_json::to_string).collect::<Result<_, _>>().map_err(corrupt)?,
+            tasks: state
+                .tasks
+                .iter()
+                .map(|(node, t)| {
+                    (i64::from(*node), t.department.clone(), t.item.clone(), t.step.clone(), t.since.clone())
+                })
+                .collect(),
+            timers: state.timers(),
+            idempotency: append
+                .idempotency
+                .as_ref()
+                .map(|i| (i.key.to_string(), i.request_hash.to_string(), i.response.to_string())),
+        })
+    }
+
+    /// Checks the version and writes, inside the writer's open transaction.
+    async fn apply(&self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        if self.expected_version == 0 {
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO cases (id, flow_version, version, status, state, facts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&self.case_id)
+            .bind(&self.flow_version)
+            .bind(self.version)
+            .bind(&self.status)
+            .bind(&self.state)
+            .bind(self.facts.as_deref().unwrap_or("null"))
+            .bind(&self.updated_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            if inserted.rows_affected() != 1 {
+                return Err(StoreError::Conflict { expected: 0, actual: 1 });
+            }
+        } else {
+            let updated = sqlx::query(
+                "UPDATE cases SET version = ?, status = ?, state = ?, updated_at = ? WHERE id = ? AND version = ?",
+            )
+            .bind(self.version)
+            .bind(&self.status)
+            .bind(&self.state)
+            .bind(&self.updated_at)
+            .bind(&self.case_id)
+            .bind(self.expected_version)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            if updated.rows_affected() != 1 {
+                let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = ?")
+                    .bind(&self.case_id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                return Err(StoreError::Conflict {
+                    expected: self.expected_version as u64,
+                    actual: actual.unwrap_or(0) as u64,
+                });
+            }
+        }
+        // The version check above wrote nothing when it failed; from here on only an
+        // idempotency key taken meanwhile can refuse the write, and the writer runs a write with
+        // a key inside a savepoint so that the refusal leaves nothing behind.
+        if let Some((key, hash, response)) = &self.idempotency {
+            let inserted =
+                sqlx::query("INSERT OR IGNORE INTO idempotency (key, request_hash, response) VALUES (?, ?, ?)")
+                    .bind(key)
+                    .bind(hash)
+                    .bind(response)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+            if inserted.rows_affected() != 1 {
+                return Err(StoreError::KeyReused);
+            }
+        }
+        // One statement each for the events, the task rows and the timer rows.
+        let events = serde_json::to_string(&self.events).map_err(corrupt)?;
+        sqlx::query("INSERT INTO events (case_id, seq, body) SELECT ?, ? + key + 1, value FROM json_each(?)")
+            .bind(&self.case_id)
+            .bind(self.expected_version)
+            .bind(events)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        if self.expected_version > 0 {
+            sqlx::query("DELETE FROM tasks WHERE case_id = ?")
+                .bind(&self.case_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        if !self.tasks.is_empty() {
+            let tasks = serde_json::to_string(&self.tasks).map_err(corrupt)?;
+            sqlx::query(
+                "INSERT INTO tasks (case_id, node, department, item, step, since) \
+                 SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)",
+            )
+            .bind(&self.case_id)
+            .bind(tasks)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        if self.expected_version > 0 {
+            sqlx::query("DELETE FROM timers WHERE case_id = ?")
+                .bind(&self.case_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        if !self.timers.is_empty() {
+            let timers = serde_json::to_string(&self.timers).map_err(corrupt)?;
+            sqlx::query(
+                "INSERT INTO timers (case_id, name, due_at) SELECT ?, value ->> 0, value ->> 1 FROM json_each(?)",
+            )
+            .bind(&self.case_id)
+            .bind(timers)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        }
+        Ok(())
+    }
+}
+
+/// The writer: takes every write waiting, commits them in one transaction, answers each.
+async fn writer(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<(Write, oneshot::Sender<Result<(), StoreError>>)>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await;
+        if let Err(e) = began {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(db_ref(&e)));
+            }
+            continue;
+        }
+        // A write without a savepoint that fails after its version check has written part of
+        // itself: then nothing of the batch may be committed.
+        let mut poisoned = None;
+        for (write, _) in &batch {
+            let guarded = write.idempotency.is_some();
+            if guarded {
+                let _ = sqlx::query("SAVEPOINT one").execute(&mut conn).await;
+            }
+            let result = write.apply(&mut conn).await;
+            if guarded {
+                if result.is_err() {
+                    let _ = sqlx::query("ROLLBACK TO one").execute(&mut conn).await;
+                }
+                let _ = sqlx::query("RELEASE one").execute(&mut conn).await;
+            }
+            if let (false, Err(error @ StoreError::Database(_))) = (guarded, &result) {
+                poisoned = Some(error.to_string());
+            }
+            results.push(result);
+        }
+        if let Some(reason) = poisoned {
+            let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Database(reason.clone())));
+            }
+            continue;
+        }
+        match sqlx::query("COMMIT").execute(&mut conn).await {
+            Ok(_) => {
+                for ((_, reply), result) in batch.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(db_ref(&e)));
+                }
+            }
+        }
+    }
+}
+
+fn db_ref(error: &sqlx::Error) -> StoreError {
+    StoreError::Database(error.to_string())
 }
 
 fn db(error: sqlx::Error) -> StoreError {
@@ -38,11 +276,16 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        // An in-memory database lives in one connection.
-        let max = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(db)?;
+        if url.contains(":memory:") {
+            // The writer and the readers need one database: a file.
+            return Err(StoreError::Database("an in-memory SQLite database cannot be shared: give a file".into()));
+        }
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(db)?;
         MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(SqliteStore { pool })
+        let conn = options.connect().await.map_err(db)?;
+        let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(conn, queue));
+        Ok(SqliteStore { pool, writer: writes })
     }
 }
 
@@ -70,6 +313,14 @@ impl Store for SqliteStore {
         row.map(|r| serde_json::from_str(r.get::<&str, _>(0)).map_err(corrupt)).transpose()
     }
 
+    async fn latest_version(&self, name: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT version FROM flows WHERE name = ? ORDER BY deployed_at DESC, rowid DESC LIMIT 1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
     async fn latest_flow(&self, name: &str) -> Result<Option<CompiledFlow>, StoreError> {
         let row = sqlx::query("SELECT body FROM flows WHERE name = ? ORDER BY deployed_at DESC, rowid DESC LIMIT 1")
             .bind(name)
@@ -92,101 +343,11 @@ impl Store for SqliteStore {
     }
 
     async fn append(&self, append: Append<'_>) -> Result<(), StoreError> {
-        let state = append.state;
-        let state_json = serde_json::to_string(state).map_err(corrupt)?;
-        let status = serde_json::to_value(state.status).map_err(corrupt)?;
-        let status = status.as_str().unwrap_or_default().to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        if append.expected_version == 0 {
-            let facts = serde_json::to_string(append.facts.unwrap_or(&serde_json::Value::Null)).map_err(corrupt)?;
-            let inserted = sqlx::query(
-                "INSERT OR IGNORE INTO cases (id, flow_version, version, status, state, facts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&state.id)
-            .bind(&state.version_id)
-            .bind(state.version as i64)
-            .bind(&status)
-            .bind(&state_json)
-            .bind(facts)
-            .bind(&state.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if inserted.rows_affected() != 1 {
-                return Err(StoreError::Conflict { expected: 0, actual: 1 });
-            }
-        } else {
-            let updated = sqlx::query(
-                "UPDATE cases SET version = ?, status = ?, state = ?, updated_at = ? WHERE id = ? AND version = ?",
-            )
-            .bind(state.version as i64)
-            .bind(&status)
-            .bind(&state_json)
-            .bind(&state.updated_at)
-            .bind(&state.id)
-            .bind(append.expected_version as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            if updated.rows_affected() != 1 {
-                let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = ?")
-                    .bind(&state.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                return Err(StoreError::Conflict {
-                    expected: append.expected_version,
-                    actual: actual.unwrap_or(0) as u64,
-                });
-            }
-        }
-        for (offset, event) in append.events.iter().enumerate() {
-            let seq = append.expected_version + offset as u64 + 1;
-            sqlx::query("INSERT INTO events (case_id, seq, body) VALUES (?, ?, ?)")
-                .bind(&state.id)
-                .bind(seq as i64)
-                .bind(serde_json::to_string(event).map_err(corrupt)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        sqlx::query("DELETE FROM tasks WHERE case_id = ?").bind(&state.id).execute(&mut *tx).await.map_err(db)?;
-        for (node, task) in &state.tasks {
-            sqlx::query("INSERT INTO tasks (case_id, node, department, item, step, since) VALUES (?, ?, ?, ?, ?, ?)")
-                .bind(&state.id)
-                .bind(*node as i64)
-                .bind(&task.department)
-                .bind(&task.item)
-                .bind(&task.step)
-                .bind(&task.since)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        sqlx::query("DELETE FROM timers WHERE case_id = ?").bind(&state.id).execute(&mut *tx).await.map_err(db)?;
-        for (name, due_at) in state.timers() {
-            sqlx::query("INSERT INTO timers (case_id, name, due_at) VALUES (?, ?, ?)")
-                .bind(&state.id)
-                .bind(name)
-                .bind(due_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        if let Some(idempotency) = append.idempotency {
-            let inserted =
-                sqlx::query("INSERT OR IGNORE INTO idempotency (key, request_hash, response) VALUES (?, ?, ?)")
-                    .bind(idempotency.key)
-                    .bind(idempotency.request_hash)
-                    .bind(idempotency.response)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            if inserted.rows_affected() != 1 {
-                return Err(StoreError::KeyReused);
-            }
-        }
-        tx.commit().await.map_err(db)
+        // Serialised here, on the caller's thread; the writer only runs SQL.
+        let write = Write::prepare(&append)?;
+        let (reply, answer) = oneshot::channel();
+        self.writer.send((write, reply)).await.map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Database("the writer has stopped".into()))?
     }
 
     async fn idempotent(&self, key: &str) -> Result<Option<(String, String)>, StoreError> {

@@ -61,6 +61,8 @@ pub trait Store: Send + Sync {
     /// Stores a compiled flow; `false` when that version was already there.
     fn deploy(&self, flow: &CompiledFlow) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn flow(&self, version: &str) -> impl Future<Output = Result<Option<CompiledFlow>, StoreError>> + Send;
+    /// The version id of the latest deployment of the flow called `name`.
+    fn latest_version(&self, name: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The latest deployed version of the flow called `name`.
     fn latest_flow(&self, name: &str) -> impl Future<Output = Result<Option<CompiledFlow>, StoreError>> + Send;
     fn case(&self, id: &str) -> impl Future<Output = Result<Option<StoredCase>, StoreError>> + Send;

@@ -1,0 +1,171 @@
+//! `onetrip bench`: the engine on the peers' joint workload (`../shared/peers/joint.bpmn`): a
+//! window accepts, three departments handle in parallel, the window delivers: 5 tasks per
+//! instance, every command committed (SQLite WAL, synchronous=FULL) before it is answered.
+//! First one client, sequentially (the peers' "durable" mode); then many concurrent clients.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use calendar::Calendar;
+use engine::{Actor, Command, Engine, SqliteStore, Submission, Submitted, SystemClock};
+use serde_json::json;
+
+const FLOW: &str = r#"
+department window "综合窗口"
+department psb    "公安局"
+department tax    "税务局"
+department hrss   "人社局"
+schema applicant { name string pii(name)  age int }
+item acceptance "一窗受理" {
+  department window
+  handling   immediate
+  steps      { accept "受理" }
+}
+item seal "印章刻制" {
+  department psb
+  handling   immediate
+  steps      { handle "办理" }
+}
+item tax_setup "税务登记" {
+  department tax
+  handling   immediate
+  steps      { handle "办理" }
+}
+item insurance "社保登记" {
+  department hrss
+  handling   immediate
+  steps      { handle "办理" }
+}
+item delivery "统一出件" {
+  department window
+  handling   immediate
+  steps      { deliver "出件" }
+}
+process joint "联办" {
+  window window
+  flow   { acceptance -> parallel { seal, tax_setup, insurance } -> delivery }
+}
+"#;
+
+pub struct Options {
+    pub db: Option<String>,
+    pub clients: usize,
+    pub seconds: u64,
+    pub instances: usize,
+}
+
+/// Runs one instance to its end; returns the latency of each command.
+async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration>, String> {
+    let mut latencies = Vec::with_capacity(6);
+    let mut data = serde_json::Map::new();
+    data.insert("applicant".into(), json!({"name": format!("申请人{n}"), "age": 30}));
+    let submission = Submission { flow: "joint".into(), data, ..Submission::default() };
+    let started = Instant::now();
+    let Submitted::Accepted { case } = engine.submit(&submission, None).await.map_err(|e| e.to_string())? else {
+        return Err("refused".into());
+    };
+    latencies.push(started.elapsed());
+    let mut case = *case;
+    while let Some(task) = case.tasks.values().next().cloned() {
+        let command = Command::Complete { item: task.item.clone(), step: task.step.clone(), next: None };
+        let started = Instant::now();
+        case = engine
+            .act(&case.id, &command, &Actor::Officer(task.department.clone()), None, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed());
+    }
+    if latencies.len() != 6 {
+        return Err(format!("an instance took {} commands, not 6", latencies.len()));
+    }
+    Ok(latencies)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub async fn run(options: Options) -> Result<ExitCode, String> {
+    let db = options.db.unwrap_or_else(|| {
+        let path = std::env::temp_dir().join(format!("onetrip-bench-{}.db", std::process::id()));
+        format!("sqlite://{}", path.display())
+    });
+    let mut loader = dsl::MemoryLoader::default();
+    let workspace = dsl::Workspace::single("joint.flow", FLOW, &mut loader);
+    let analysis = dsl::check(&workspace);
+    let flow = dsl::compile(&analysis.program, "joint").ok_or("the bench flow does not compile")?;
+    let store = SqliteStore::open(&db).await.map_err(|e| e.to_string())?;
+    let engine = Arc::new(Engine::new(store, Arc::new(Calendar::official()), Arc::new(SystemClock)));
+    engine.deploy(&flow).await.map_err(|e| e.to_string())?;
+    println!("onetrip bench on {db}: 5 tasks an instance (accept, 3 in parallel, deliver), durable commits\n");
+
+    // One client, each command committed before the next.
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for n in 0..options.instances {
+        latencies.extend(instance(&engine, n).await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!("| mode | clients | instances | s | instances/s | tasks/s | commands/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| sequential | 1 | {} | {elapsed:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
+        options.instances,
+        options.instances as f64 / elapsed,
+        5.0 * options.instances as f64 / elapsed,
+        6.0 * options.instances as f64 / elapsed,
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+    );
+
+    // Many clients for a fixed time.
+    let deadline = Instant::now() + Duration::from_secs(options.seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..options.clients)
+        .map(|client| {
+            let engine = Arc::clone(&engine);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    latencies.extend(instance(&engine, client * 1_000_000 + n).await?);
+                    n += 1;
+                }
+                Ok::<_, String>((n, latencies))
+            })
+        })
+        .collect();
+    let mut instances = 0;
+    let mut latencies = Vec::new();
+    for worker in workers {
+        let (n, l) = worker.await.map_err(|e| e.to_string())??;
+        instances += n;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    println!(
+        "| concurrent | {} | {instances} | {elapsed:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
+        options.clients,
+        instances as f64 / elapsed,
+        5.0 * instances as f64 / elapsed,
+        latencies.len() as f64 / elapsed,
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+    );
+    if let Some(rss) = rss_mib() {
+        println!("\nresident memory: {rss:.0} MiB");
+    }
+    Ok(ExitCode::SUCCESS)
+}
