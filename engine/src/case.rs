@@ -51,6 +51,9 @@ pub struct Task {
     pub department: String,
     /// When the task was opened (RFC 3339).
     pub since: String,
+    /// Departments that must still co-sign (加签) before the step can complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cosign: Vec<String>,
 }
 
 /// What happened to a case. Numbered per case by the store.
@@ -65,6 +68,13 @@ pub enum EventKind {
         node: u32,
         item: String,
         step: String,
+        department: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cosign: Vec<String>,
+    },
+    /// 加签: a department co-signed a step.
+    CoSigned {
+        node: u32,
         department: String,
     },
     TaskCompleted {
@@ -233,7 +243,7 @@ impl CaseState {
         self.updated_at = event.at.clone();
         match &event.kind {
             EventKind::Submitted { .. } => self.status = Status::Open,
-            EventKind::TaskOpened { node, item, step, department } => {
+            EventKind::TaskOpened { node, item, step, department, cosign } => {
                 self.tasks.insert(
                     *node,
                     Task {
@@ -241,6 +251,7 @@ impl CaseState {
                         step: step.clone(),
                         department: department.clone(),
                         since: event.at.clone(),
+                        cosign: cosign.clone(),
                     },
                 );
             }
@@ -277,6 +288,11 @@ impl CaseState {
                 self.status = Status::Completed;
             }
             EventKind::Rated { score } => self.rating = Some(*score),
+            EventKind::CoSigned { node, department } => {
+                if let Some(task) = self.tasks.get_mut(node) {
+                    task.cosign.retain(|d| d != department);
+                }
+            }
             EventKind::DeadlineSet { scope, due, yellow } => {
                 self.deadlines
                     .insert(scope.clone(), Deadline { due: due.clone(), yellow: yellow.clone(), raised: Vec::new() });
@@ -438,6 +454,11 @@ pub enum Command {
         days: u32,
         approval: String,
     },
+    /// 加签: an officer of a department the step names co-signs it.
+    CoSign {
+        item: String,
+        step: String,
+    },
 }
 
 /// The moment a decision is made, and the calendar its clocks count on.
@@ -498,6 +519,10 @@ pub enum CommandError {
     NothingTolerated,
     #[error("the process has no deadline to extend")]
     NoDeadline,
+    #[error("the step waits for the co-signature of {0}")]
+    CosignPending(String),
+    #[error("{0} is not asked to co-sign this step")]
+    NotACosigner(String),
 }
 
 /// Evaluates a guard; the engine supplies it with the case's facts bound.
@@ -588,11 +613,28 @@ pub fn decide(
             let due = run.due(&current.due, *days)?;
             run.emit(EventKind::Extended { days: *days, approval: approval.clone(), due });
         }
+        Command::CoSign { item, step } => {
+            let Actor::Officer(department) = actor else { return Err(CommandError::Forbidden("an officer")) };
+            let (node, task) = state
+                .tasks
+                .iter()
+                .find(|(_, t)| &t.item == item && &t.step == step)
+                .ok_or_else(|| CommandError::NoSuchTask { item: item.clone(), step: step.clone() })?;
+            if !task.cosign.contains(department) {
+                return Err(CommandError::NotACosigner(department.clone()));
+            }
+            run.emit(EventKind::CoSigned { node: *node, department: department.clone() });
+        }
         Command::Complete { item, step, next } => {
             if state.status == Status::AwaitingSupplement {
                 return Err(CommandError::AwaitingSupplement);
             }
             let node = run.task(item, step, actor)?;
+            if let Some(task) = state.tasks.get(&(node.index() as u32)) {
+                if !task.cosign.is_empty() {
+                    return Err(CommandError::CosignPending(task.cosign.join(", ")));
+                }
+            }
             let chosen = run.forward(node, step, next)?;
             let department = state.tasks[&(node.index() as u32)].department.clone();
             run.emit(EventKind::TaskCompleted { node: node.index() as u32, department });
@@ -837,7 +879,7 @@ impl<'a> Run<'a> {
     fn arrive(&mut self, node: NodeIndex) -> Result<(), CommandError> {
         let Some(state) = self.flow.graph.node_weight(node) else { return Ok(()) };
         match state {
-            State::Step { item, step, department, .. } => {
+            State::Step { item, step, department, cosign, .. } => {
                 let entering = !self.state.deadlines.contains_key(item.as_str());
                 let promised = self
                     .flow
@@ -854,6 +896,7 @@ impl<'a> Run<'a> {
                     item: item.clone(),
                     step: step.clone(),
                     department: department.clone(),
+                    cosign: cosign.clone(),
                 })
             }
             State::Start => self.leave(node, |_| true)?,

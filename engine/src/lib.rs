@@ -328,6 +328,12 @@ impl<S: Store> Engine<S> {
         Ok(fired)
     }
 
+    /// Follows every case's events from a position (0: the beginning). Keep the position of
+    /// the last event handled and subscribe from it again after a restart: nothing is missed.
+    pub fn subscribe(&self, after: i64) -> Subscription<'_, S> {
+        Subscription { engine: self, after, buffer: std::collections::VecDeque::new() }
+    }
+
     pub async fn case(&self, id: &str) -> Result<CaseState, EngineError> {
         Ok(self.store.case(id).await?.ok_or_else(|| EngineError::UnknownCase(id.to_string()))?.state)
     }
@@ -371,6 +377,48 @@ impl<S: Store> Engine<S> {
             Err(StoreError::KeyReused) => self.remembered(key, request_hash).await?.ok_or(EngineError::KeyReused),
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// An event of the feed: its global position, its case and the event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedItem {
+    pub position: i64,
+    pub case_id: String,
+    pub event: Event,
+}
+
+/// A subscription to every case's events, in the order they were written.
+pub struct Subscription<'e, S: Store> {
+    engine: &'e Engine<S>,
+    after: i64,
+    buffer: std::collections::VecDeque<FeedItem>,
+}
+
+impl<S: Store> Subscription<'_, S> {
+    /// The next event, waiting for one to be written.
+    pub async fn next(&mut self) -> Result<FeedItem, EngineError> {
+        loop {
+            if let Some(item) = self.buffer.pop_front() {
+                self.after = item.position;
+                return Ok(item);
+            }
+            let events = self.engine.store.events_after(self.after, 500).await?;
+            if events.is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            self.buffer.extend(events.into_iter().map(|(position, case_id, event)| FeedItem {
+                position,
+                case_id,
+                event,
+            }));
+        }
+    }
+
+    /// The position of the last event returned.
+    pub fn position(&self) -> i64 {
+        self.after
     }
 }
 

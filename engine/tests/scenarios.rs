@@ -297,3 +297,69 @@ async fn a_rejection_ends_the_case_with_its_reason() {
         matches!(&history.last().map(|e| &e.kind), Some(EventKind::Rejected { reason, .. }) if reason == "名称与已登记企业相同")
     );
 }
+
+const COSIGN_FLOW: &str = r#"
+department samr "市场监督管理局"
+department psb  "公安局"
+department tax  "税务局"
+schema applicant { name string pii(name)  age int }
+item permit "许可" {
+  department samr
+  handling   immediate
+  steps {
+    accept -> review -> decide
+    review "审查" cosign psb, tax
+  }
+}
+process p "加签" {
+  window samr
+  flow   { permit }
+}
+"#;
+
+#[tokio::test]
+async fn a_step_with_co_signers_waits_for_every_one_of_them() {
+    let engine = support::setup("cosign", COSIGN_FLOW, "p", "2026-09-30T01:00:00Z").await.engine;
+    let mut data = serde_json::Map::new();
+    data.insert("applicant".into(), json!({"name": "张三", "age": 30}));
+    let Submitted::Accepted { case } =
+        engine.submit(&Submission { flow: "p".into(), data, ..Submission::default() }, None).await.expect("submits")
+    else {
+        panic!("accepted")
+    };
+    let case = act(&engine, &case, "samr", "permit", "accept").await;
+    let review = complete("permit", "review");
+    let early = engine.act(&case.id, &review, &officer("samr"), None, None).await;
+    assert!(matches!(early, Err(EngineError::Command(CommandError::CosignPending(who))) if who == "psb, tax"));
+    let cosign = Command::CoSign { item: "permit".into(), step: "review".into() };
+    let stranger = engine.act(&case.id, &cosign, &officer("hrss"), None, None).await;
+    assert!(matches!(stranger, Err(EngineError::Command(CommandError::NotACosigner(_)))));
+    engine.act(&case.id, &cosign, &officer("psb"), None, None).await.expect("psb co-signs");
+    let still = engine.act(&case.id, &review, &officer("samr"), None, None).await;
+    assert!(matches!(still, Err(EngineError::Command(CommandError::CosignPending(who))) if who == "tax"));
+    engine.act(&case.id, &cosign, &officer("tax"), None, None).await.expect("tax co-signs");
+    let done = engine.act(&case.id, &review, &officer("samr"), None, None).await.expect("review completes");
+    assert_eq!(open_tasks(&done), ["permit.decide@samr"]);
+    assert_replays(&engine, &done).await;
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_every_event_in_order_and_resumes_from_its_position() {
+    let engine = engine("subscribe").await;
+    let case = submit(&engine, 35, 0).await;
+    let history = engine.history(&case.id).await.expect("history");
+    let mut feed = engine.subscribe(0);
+    let mut seen = Vec::new();
+    for _ in 0..history.len() {
+        seen.push(feed.next().await.expect("event").event);
+    }
+    assert_eq!(seen, history);
+    let resume_at = feed.position();
+
+    act(&engine, &case, "samr", "registration", "accept").await;
+    let mut resumed = engine.subscribe(resume_at);
+    let next =
+        tokio::time::timeout(std::time::Duration::from_secs(5), resumed.next()).await.expect("in time").expect("event");
+    assert!(matches!(next.event.kind, EventKind::TaskCompleted { .. }), "{next:?}");
+    assert!(next.position > resume_at);
+}
