@@ -5,6 +5,10 @@
 
 use std::fmt::Write as _;
 
+// The allocator the `onetrip` binary ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dsl::{check, compile, MemoryLoader, Workspace};
 
