@@ -113,6 +113,9 @@ enum Command {
         /// Instances in the sequential run.
         #[arg(long, default_value_t = 500)]
         instances: usize,
+        /// Open cases to submit before measuring (e.g. 1000000, to see memory stay flat).
+        #[arg(long, default_value_t = 0)]
+        preload: usize,
     },
     /// Deploy the 开办企业 example to a fresh SQLite file and run cases through every path.
     Demo {
@@ -157,8 +160,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
-        Command::Bench { db, clients, seconds, instances } => {
-            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances }))
+        Command::Bench { db, clients, seconds, instances, preload } => {
+            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload }))
         }
         Command::Serve { db, listen } => cases::block_on(cases::serve(&db, &listen)),
         Command::Token { role, department, db } => cases::block_on(cases::token(&role, department, &db)),
