@@ -220,23 +220,8 @@ impl<S: Store> Engine<S> {
         let mut state = initial;
         events.iter().for_each(|e| state.apply(e));
         let answer = Submitted::Accepted { case: Box::new(state.clone()) };
-        let response = serde_json::to_string(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let stored_facts = serde_json::to_value(submission).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let written = self
-            .store
-            .append(store::Append {
-                state: &state,
-                events: &events,
-                expected_version: 0,
-                facts: Some(&stored_facts),
-                idempotency: key.map(|key| store::Idempotency {
-                    key,
-                    request_hash: &request_hash,
-                    response: &response,
-                }),
-            })
-            .await;
-        self.written(written, key, &request_hash, answer).await
+        self.write(&state, &events, 0, Some(&stored_facts), key, &request_hash, answer).await
     }
 
     /// Carries out a command on a case. With `expected_version`, it is refused when the case
@@ -276,22 +261,7 @@ impl<S: Store> Engine<S> {
         let events = case::decide(&flow, &stored.state, command, actor, &now, &guards)?;
         let mut state = stored.state.clone();
         events.iter().for_each(|e| state.apply(e));
-        let response = serde_json::to_string(&state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let written = self
-            .store
-            .append(store::Append {
-                state: &state,
-                events: &events,
-                expected_version: stored.state.version,
-                facts: None,
-                idempotency: key.map(|key| store::Idempotency {
-                    key,
-                    request_hash: &request_hash,
-                    response: &response,
-                }),
-            })
-            .await;
-        self.written(written, key, &request_hash, state).await
+        self.write(&state.clone(), &events, stored.state.version, None, key, &request_hash, state).await
     }
 
     /// Fires the timers due by now (warnings, 容缺 deadlines), also those that fell due while
@@ -363,15 +333,27 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// The answer after a write: a key already taken by the same request meanwhile (a retry
+    /// Writes a command's events with the state they give and, under an idempotency key, the
+    /// answer to give a retry. A key already taken by the same request meanwhile (a retry
     /// racing the first try) gets the first answer.
-    async fn written<T: serde::de::DeserializeOwned>(
+    #[allow(clippy::too_many_arguments)]
+    async fn write<T: Serialize + serde::de::DeserializeOwned>(
         &self,
-        written: Result<(), StoreError>,
+        state: &CaseState,
+        events: &[Event],
+        expected_version: u64,
+        facts: Option<&serde_json::Value>,
         key: Option<&str>,
         request_hash: &str,
         answer: T,
     ) -> Result<T, EngineError> {
+        // The answer is kept only for a retry: no serialising on the hot path without a key.
+        let response = match key {
+            Some(_) => serde_json::to_string(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => String::new(),
+        };
+        let idempotency = key.map(|key| store::Idempotency { key, request_hash, response: &response });
+        let written = self.store.append(store::Append { state, events, expected_version, facts, idempotency }).await;
         match written {
             Ok(()) => Ok(answer),
             Err(StoreError::KeyReused) => self.remembered(key, request_hash).await?.ok_or(EngineError::KeyReused),
