@@ -265,8 +265,8 @@ fn corrupt(error: serde_json::Error) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url`, e.g. `sqlite://onetrip.db` or
-    /// `sqlite::memory:`, and brings its schema up to date.
+    /// Opens (creating if needed) the database file at `url`, e.g. `sqlite://onetrip.db`, brings
+    /// its schema up to date and starts the writer task (so it must run inside a Tokio runtime).
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db)?
