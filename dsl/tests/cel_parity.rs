@@ -2,6 +2,8 @@
 //! parser (the evaluator the engine uses) does: on hand-picked rules, on every rule of the
 //! fixtures and examples, and on random token soup.
 
+mod support;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use proptest::prelude::*;
@@ -93,29 +95,15 @@ fn hand_picked_rules_agree() {
 /// Every rule written in the fixtures and examples.
 #[test]
 fn rules_of_every_flow_file_agree() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut folders = vec![root.join("dsl/tests/fixtures"), root.join("examples")];
     let mut count = 0;
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "flow") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("readable");
-            for line in text.lines() {
-                for keyword in ["eligible ", "when ", "if "] {
-                    if let Some((_, rest)) = line.split_once(keyword) {
-                        let rule = rest.split(" else ").next().unwrap_or(rest).trim().trim_end_matches('{').trim();
-                        if !rule.is_empty() && !rule.contains("//") {
-                            assert_same(rule);
-                            count += 1;
-                        }
+    for (_, text) in support::flow_files() {
+        for line in text.lines() {
+            for keyword in ["eligible ", "when ", "if "] {
+                if let Some((_, rest)) = line.split_once(keyword) {
+                    let rule = rest.split(" else ").next().unwrap_or(rest).trim().trim_end_matches('{').trim();
+                    if !rule.is_empty() && !rule.contains("//") {
+                        assert_same(rule);
+                        count += 1;
                     }
                 }
             }

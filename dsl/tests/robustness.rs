@@ -2,7 +2,7 @@
 //! diagnostic, and random mutations of real flow files (a bounded number of cases) run the
 //! whole pipeline without a panic.
 
-use std::path::Path;
+mod support;
 
 use dsl::diagnostic::Code;
 use dsl::{check, MemoryLoader, Workspace};
@@ -85,24 +85,10 @@ fn long_rules_without_brackets_are_errors_not_crashes() {
     }
 }
 
-/// Every `.flow` file of the fixtures and the examples: the seeds for mutation.
-fn seeds() -> Vec<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut out = Vec::new();
-    let mut folders = vec![root.join("dsl/tests/fixtures"), root.join("examples")];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "flow") {
-                out.extend(std::fs::read_to_string(&path).ok());
-            }
-        }
-    }
-    out.sort();
-    out
+/// Every `.flow` file of the fixtures and the examples: the seeds for mutation, read once.
+fn seeds() -> &'static [String] {
+    static SEEDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| support::flow_files().into_iter().map(|(_, text)| text).collect())
 }
 
 #[derive(Debug, Clone)]

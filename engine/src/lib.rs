@@ -20,7 +20,7 @@ use calendar::Calendar;
 use chrono::{DateTime, Utc};
 use dsl::model::Flow;
 use dsl::CompiledFlow;
-use rules::{Explanation, Facts, RuleId, RuleKey, RuleSet};
+use rules::{Explanation, Facts, RuleKey, RuleSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -214,7 +214,7 @@ impl<S: Store> Engine<S> {
         }
         let id = new_case_id(&at, &request_hash);
         let initial = CaseState::new(&id, &flow, &at);
-        let guards = BoundGuards::new(&set, &bound);
+        let guards = BoundGuards { set: &set, bound: &bound };
         let now = case::Now { at: at.clone(), calendar: &self.calendar };
         let events = case::start(&flow, &initial, &now, &guards)?;
         let mut state = initial;
@@ -256,7 +256,7 @@ impl<S: Store> Engine<S> {
             today: Some(today),
         };
         let bound = set.bind(&facts)?;
-        let guards = BoundGuards::new(&set, &bound);
+        let guards = BoundGuards { set: &set, bound: &bound };
         let now = case::Now { at: at.clone(), calendar: &self.calendar };
         let events = case::decide(&flow, &stored.state, command, actor, &now, &guards)?;
         let mut state = stored.state.clone();
@@ -423,25 +423,14 @@ fn eligibility_rules(flow: &CompiledFlow) -> Vec<RuleKey> {
 
 /// Guards evaluated on a case's bound facts.
 struct BoundGuards<'a> {
+    set: &'a RuleSet,
     bound: &'a rules::Bound<'a>,
-    ids: HashMap<String, RuleId>,
-}
-
-impl<'a> BoundGuards<'a> {
-    fn new(set: &'a RuleSet, bound: &'a rules::Bound<'a>) -> BoundGuards<'a> {
-        let ids = set
-            .keys()
-            .filter(|k| matches!(k, RuleKey::Guard(_)))
-            .filter_map(|k| set.id(k).map(|id| (set.source(id).to_string(), id)))
-            .collect();
-        BoundGuards { bound, ids }
-    }
 }
 
 impl case::Guards for BoundGuards<'_> {
     fn holds(&self, guard: &str) -> Result<bool, String> {
-        let id = self.ids.get(guard).ok_or_else(|| format!("unknown guard `{guard}`"))?;
-        self.bound.evaluate(*id).map_err(|e| e.to_string())
+        let id = self.set.guard(guard).ok_or_else(|| format!("unknown guard `{guard}`"))?;
+        self.bound.evaluate(id).map_err(|e| e.to_string())
     }
 }
 

@@ -42,8 +42,21 @@ struct Api {
 
 impl Api {
     async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response =
-            self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(body).send().await.expect("sends");
+        self.post_with(token, path, None, body).await
+    }
+
+    async fn post_with(
+        &self,
+        token: &str,
+        path: &str,
+        header: Option<(&str, String)>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).bearer_auth(token).json(body);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("sends");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -202,53 +215,23 @@ async fn bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
 
     // An idempotency key replayed with a different body.
+    let path = format!("/cases/{case}/commands");
+    let key = ("idempotency-key", "k1".to_string());
     let accept = json!({"command": "complete", "item": "registration", "step": "accept"});
-    let first = api
-        .client
-        .post(&commands)
-        .bearer_auth(&api.samr)
-        .header("idempotency-key", "k1")
-        .json(&accept)
-        .send()
-        .await
-        .expect("sends");
-    assert_eq!(first.status(), StatusCode::OK);
+    let (status, _) = api.post_with(&api.samr, &path, Some(key.clone()), &accept).await;
+    assert_eq!(status, StatusCode::OK);
     let after_first = api.version(&case).await;
-    let replay = api
-        .client
-        .post(&commands)
-        .bearer_auth(&api.samr)
-        .header("idempotency-key", "k1")
-        .json(&accept)
-        .send()
-        .await
-        .expect("sends");
-    assert_eq!(replay.status(), StatusCode::OK, "the same request gets the first answer");
+    let (status, _) = api.post_with(&api.samr, &path, Some(key.clone()), &accept).await;
+    assert_eq!(status, StatusCode::OK, "the same request gets the first answer");
     let other = json!({"command": "complete", "item": "registration", "step": "review"});
-    let reused = api
-        .client
-        .post(&commands)
-        .bearer_auth(&api.samr)
-        .header("idempotency-key", "k1")
-        .json(&other)
-        .send()
-        .await
-        .expect("sends");
-    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(reused.json::<Value>().await.expect("json")["code"], "idempotency_key_reused");
+    let (status, body) = api.post_with(&api.samr, &path, Some(key), &other).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
 
-    // A stale If-Match.
-    let stale = api
-        .client
-        .post(&commands)
-        .bearer_auth(&api.samr)
-        .header("if-match", before.to_string())
-        .json(&other)
-        .send()
-        .await
-        .expect("sends");
-    assert_eq!(stale.status(), StatusCode::CONFLICT);
-    assert_eq!(stale.json::<Value>().await.expect("json")["code"], "version_conflict");
+    // A stale If-Match, and one that is not a version.
+    let (status, body) = api.post_with(&api.samr, &path, Some(("if-match", before.to_string())), &other).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("version_conflict")));
+    let (status, body) = api.post_with(&api.samr, &path, Some(("if-match", "latest".to_string())), &other).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
 
     // Only the accepted command wrote anything.
     assert_eq!(api.version(&case).await, after_first);

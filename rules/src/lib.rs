@@ -118,6 +118,8 @@ struct Compiled {
 pub struct RuleSet {
     rules: Vec<Compiled>,
     index: HashMap<RuleKey, RuleId>,
+    /// Guards by their source text, as a compiled flow's transitions name them.
+    guards: HashMap<String, RuleId>,
     /// Functions (standard and domain) are registered once here; evaluations run in child
     /// scopes of it, which cost nothing to create.
     root: Context<'static, 'static>,
@@ -162,7 +164,13 @@ impl RuleSet {
 
     /// A set with no rules yet, for rules added one by one.
     pub fn empty(calendar: Arc<Calendar>, schemas: Vec<dsl::model::Schema>) -> RuleSet {
-        RuleSet { rules: Vec::new(), index: HashMap::new(), root: root_context(calendar), schemas }
+        RuleSet {
+            rules: Vec::new(),
+            index: HashMap::new(),
+            guards: HashMap::new(),
+            root: root_context(calendar),
+            schemas,
+        }
     }
 
     /// Compiles one rule under `key`.
@@ -193,12 +201,20 @@ impl RuleSet {
             connective,
             clauses,
         });
+        if let RuleKey::Guard(_) = key {
+            self.guards.insert(source.to_string(), id);
+        }
         self.index.insert(key, id);
         Ok(id)
     }
 
     pub fn id(&self, key: &RuleKey) -> Option<RuleId> {
         self.index.get(key).copied()
+    }
+
+    /// The guard a transition names by its source text.
+    pub fn guard(&self, source: &str) -> Option<RuleId> {
+        self.guards.get(source).copied()
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &RuleKey> {
