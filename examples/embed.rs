@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut case = *case;
     while let Some(task) = case.tasks.values().next().cloned() {
         let command = Command::Complete { item: task.item.clone(), step: task.step.clone(), next: None };
-        case = engine.act(&case.id, &command, &Actor::Officer(task.department.clone()), None, None).await?;
+        case = engine.act(&case.id, &command, &Actor::department(task.department.clone()), None, None).await?;
         println!("{} completed {}.{}", task.department, task.item, task.step);
     }
     println!("case {} is {:?} after {} events", case.id, case.status, engine.history(&case.id).await?.len());

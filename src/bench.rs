@@ -73,7 +73,7 @@ async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration
         let command = Command::Complete { item: task.item.clone(), step: task.step.clone(), next: None };
         let started = Instant::now();
         case = engine
-            .act(&case.id, &command, &Actor::Officer(task.department.clone()), None, None)
+            .act(&case.id, &command, &Actor::department(task.department.clone()), None, None)
             .await
             .map_err(|e| e.to_string())?;
         latencies.push(started.elapsed());

@@ -43,7 +43,8 @@ pub enum CaseCommand {
     /// `{"command":"complete","item":"company_registration","step":"accept"}`.
     Act {
         case: String,
-        /// The acting officer's department; without it the applicant acts.
+        /// Who acts: a department (`samr`), an officer of it (`samr/li.wei`) or `supervisor`;
+        /// without it the applicant acts.
         #[arg(long)]
         by: Option<String>,
         #[arg(long)]
@@ -113,13 +114,21 @@ pub async fn serve(db: &str, listen: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn token(role: &str, department: Option<String>, db: &str) -> Result<ExitCode, String> {
+pub async fn token(
+    role: &str,
+    department: Option<String>,
+    officer: Option<String>,
+    db: &str,
+) -> Result<ExitCode, String> {
     use engine::http::Role;
+    if officer.is_some() && role != "officer" {
+        return Err("only an officer token names an officer".into());
+    }
     let role = match (role, department) {
         ("admin", None) => Role::Admin,
         ("platform", None) => Role::Platform,
         ("supervisor", None) => Role::Supervisor,
-        ("officer", Some(department)) => Role::Officer(department),
+        ("officer", Some(department)) => Role::Officer { department, officer },
         ("officer", None) => return Err("an officer token needs `--department`".into()),
         (_, Some(_)) => return Err("only an officer token has a department".into()),
         (other, None) => return Err(format!("unknown role `{other}`: admin, platform, officer or supervisor")),
@@ -162,7 +171,7 @@ pub async fn run(command: CaseCommand) -> Result<ExitCode, String> {
         }
         CaseCommand::Act { case, by, command, key, expected_version, db } => {
             let command: Command = serde_json::from_str(&command).map_err(|e| format!("not a command: {e}"))?;
-            let actor = by.map_or(Actor::Applicant, Actor::Officer);
+            let actor = by.as_deref().map_or(Actor::Applicant, Actor::parse);
             let engine = open(&db).await?;
             let state = engine
                 .act(&case, &command, &actor, key.as_deref(), expected_version)
@@ -264,7 +273,7 @@ async fn run_tasks(
             })
             .last();
         let command = Command::Complete { item: task.item.clone(), step: task.step.clone(), next: None };
-        let actor = Actor::Officer(task.department.clone());
+        let actor = Actor::department(task.department.clone());
         let result = match engine.act(&case.id, &command, &actor, None, None).await {
             Err(EngineError::Command(CommandError::ChooseNext { .. })) => {
                 let command = Command::Complete { item: task.item.clone(), step: task.step.clone(), next };
@@ -374,7 +383,7 @@ pub async fn demo(db: Option<String>) -> Result<ExitCode, String> {
         step: task.step.clone(),
         materials: vec!["公司章程（签字页）".into(), "住所使用证明".into()],
     };
-    let officer = Actor::Officer(task.department.clone());
+    let officer = Actor::department(task.department.clone());
     let waiting = engine.act(&case.id, &request, &officer, None, None).await.map_err(|e| e.to_string())?;
     let asked = waiting.supplement.as_ref().map(|(_, m)| m.join("、")).unwrap_or_default();
     println!("   {} asks for {asked}: case {:?}", task.department, waiting.status);
@@ -405,7 +414,7 @@ pub async fn demo(db: Option<String>) -> Result<ExitCode, String> {
     if let Some(task) = at_review.tasks.values().find(|t| t.step == "review").cloned() {
         let back = Command::Return { item: task.item.clone(), step: "review".into(), to: "accept".into() };
         let returned = engine
-            .act(&at_review.id, &back, &Actor::Officer(task.department.clone()), None, None)
+            .act(&at_review.id, &back, &Actor::department(task.department.clone()), None, None)
             .await
             .map_err(|e| e.to_string())?;
         println!("   returned: {}", tasks_line(&returned));

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use dsl::{check, compile, render, Analysis, Loader, Workspace};
+use stdlib_flows::StdlibLoader;
 
-/// Reads files from disk for the pure core.
+/// Reads files from disk for the pure core (`@stdlib/…` paths come from the embedded library).
 pub struct FsLoader;
 
 impl Loader for FsLoader {
@@ -46,7 +47,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Checked>, String> {
     Ok(roots
         .iter()
         .map(|root| {
-            let workspace = Workspace::load(std::slice::from_ref(root), &mut FsLoader);
+            let workspace = Workspace::load(std::slice::from_ref(root), &mut StdlibLoader(FsLoader));
             let analysis = check(&workspace);
             Checked { workspace, analysis }
         })
@@ -123,7 +124,7 @@ pub fn format_files(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, Str
             Ok(formatted) => write_atomically(Path::new(&path), &formatted)?,
             Err(_) => {
                 // Do not format a file that does not parse: show why instead.
-                let workspace = Workspace::single(&path, &text, &mut FsLoader);
+                let workspace = Workspace::single(&path, &text, &mut StdlibLoader(FsLoader));
                 let analysis = Analysis { diagnostics: workspace.diagnostics.clone(), ..Analysis::default() };
                 print_diagnostics(&[Checked { workspace, analysis }]);
                 failed = true;
@@ -192,5 +193,38 @@ pub fn report_table(report: &dsl::analysis::Report) -> String {
     if !asked.is_empty() {
         out.push_str(&format!("  asked once: {}\n", asked.join("、")));
     }
+    out
+}
+
+/// One row per process: the figures of `onetrip stdlib report`.
+pub fn summary_table(reports: &[dsl::analysis::Report]) -> String {
+    let header = ["process", "一件事", "items", "depts", "steps", "materials", "days", "SLA", "trips"];
+    let mut rows: Vec<[String; 9]> = vec![header.map(str::to_string)];
+    for r in reports {
+        rows.push([
+            r.process.clone(),
+            r.title.clone(),
+            r.items.to_string(),
+            r.departments.len().to_string(),
+            r.steps.to_string(),
+            format!("{}/{}", r.materials_asked, r.materials_total),
+            r.days.to_string(),
+            r.sla.map_or_else(|| "—".to_string(), |d| d.to_string()),
+            format!("{}/{}", r.trips, r.trips_bound.map_or_else(|| "—".to_string(), |d| d.to_string())),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| unicode_width::UnicodeWidthStr::width(r[c].as_str())).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| pad(cell, *w)).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(
+        "materials: asked of the applicant / listed by the items; days: promised working days on the critical path;\n",
+    );
+    out.push_str("trips: on-site visits / the bound the process promises\n");
     out
 }

@@ -11,6 +11,7 @@ mod bench;
 mod calendar_cmd;
 mod cases;
 mod flows;
+mod scenarios;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +98,9 @@ enum Command {
         /// The officer's department.
         #[arg(long)]
         department: Option<String>,
+        /// The officer the token is for (tasks handed to them by 转办 are theirs alone).
+        #[arg(long)]
+        officer: Option<String>,
         #[arg(long, default_value = cases::DEFAULT_DB)]
         db: String,
     },
@@ -117,6 +121,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         preload: usize,
     },
+    /// Run scenario files (JSON: a submission, commands at given instants, what must hold at
+    /// the end) against the processes of flow files, on a temporary SQLite file.
+    Test {
+        /// A flow file (or folder) declaring the scenarios' processes; repeat for more.
+        #[arg(long, required = true)]
+        flows: Vec<PathBuf>,
+        /// Scenario files, or folders of `.json` scenarios.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// The national "one thing" processes of the stdlib: list, show, report, check, test.
+    #[command(subcommand)]
+    Stdlib(scenarios::StdlibCommand),
     /// Deploy the 开办企业 example to a fresh SQLite file and run cases through every path.
     Demo {
         /// The database (default: a new file in the temporary folder).
@@ -138,7 +155,7 @@ enum GraphFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum ReportFormat {
+pub(crate) enum ReportFormat {
     Table,
     Json,
 }
@@ -157,6 +174,8 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Calendar(command) => calendar_cmd::run(command),
+        Command::Test { flows, scenarios } => scenarios::test(&flows, &scenarios),
+        Command::Stdlib(command) => scenarios::stdlib(command),
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
@@ -164,7 +183,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
             cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload }))
         }
         Command::Serve { db, listen } => cases::block_on(cases::serve(&db, &listen)),
-        Command::Token { role, department, db } => cases::block_on(cases::token(&role, department, &db)),
+        Command::Token { role, department, officer, db } => {
+            cases::block_on(cases::token(&role, department, officer, &db))
+        }
         Command::Check { files, format } => {
             let programs = load(&files)?;
             match format {

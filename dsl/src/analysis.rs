@@ -185,7 +185,9 @@ pub fn report(program: &Program, process: &Process) -> Report {
             match &material.source {
                 MaterialSource::Shared { .. } => shared += 1,
                 MaterialSource::Licence { item: producer, .. }
-                    if before.get(item.name.as_str()).is_some_and(|set| set.contains(producer.as_str())) =>
+                    if before
+                        .get(item.name.as_str())
+                        .is_some_and(|set| set.iter().any(|done| program.is_or_extends(done, producer))) =>
                 {
                     licences += 1
                 }

@@ -167,6 +167,7 @@ impl<'a> Checker<'a> {
             Some((declared_at, kind)) => {
                 let kind_ok = match expected {
                     "item" => kind == ast::DeclKind::Item,
+                    "process" => kind == ast::DeclKind::Process,
                     _ => true,
                 };
                 if !kind_ok {
@@ -257,35 +258,91 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        // Items and processes read departments and schemas, so they come second.
-        for &file in &order {
-            for decl in &file.tree.decls {
-                match decl {
-                    ast::Decl::Item(d) => {
-                        let keep = self.is_first_declaration(Namespace::Flow, file.id, &d.name);
-                        let item = self.lower_item(file.id, d);
-                        if keep {
-                            let index = self.program.items.len();
-                            self.program.item_index.insert(item.name.clone(), index);
-                            self.program.items.push(item);
-                        }
+        // Items and processes read departments and schemas, so they come second; a variant
+        // comes after its base, wherever that is declared.
+        let mut pending: Vec<(FileId, &ast::Decl)> = order
+            .iter()
+            .flat_map(|file| file.tree.decls.iter().map(move |decl| (file.id, decl)))
+            .filter(|(_, decl)| matches!(decl, ast::Decl::Item(_) | ast::Decl::Process(_)))
+            .collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|&(file, decl)| {
+                if self.waits_for_base(decl) {
+                    return true;
+                }
+                self.lower_flow_decl(file, decl);
+                false
+            });
+            if pending.len() == before {
+                // Every variant left waits for another: they extend themselves in a circle.
+                for &(file, decl) in &pending {
+                    let (name, base) = match decl {
+                        ast::Decl::Item(d) => (&d.name, &d.base),
+                        ast::Decl::Process(d) => (&d.name, &d.base),
+                        _ => continue,
+                    };
+                    if let Some(base) = base {
+                        self.error(
+                            Code::VariantCycle,
+                            Location { file, span: base.span },
+                            format!("`{}` extends `{}`, which extends it in turn", name.name, base.name),
+                        )
+                        .label("extends itself through this")
+                        .help("a variant starts from a declaration that is not itself a variant of it");
                     }
-                    ast::Decl::Process(d) => {
-                        // A second declaration of the name is still checked, then dropped.
-                        let keep = self.is_first_declaration(Namespace::Flow, file.id, &d.name);
-                        let index = if keep { self.program.processes.len() } else { usize::MAX };
-                        let (process, spans) = self.lower_process(file.id, d, index);
-                        if keep {
-                            self.program.process_index.insert(process.name.clone(), index);
-                            self.program.processes.push(process);
-                            self.process_spans.push(spans);
-                        } else {
-                            self.flow_refs.retain(|(p, _), _| *p != usize::MAX);
-                        }
-                    }
-                    _ => {}
+                }
+                for (file, decl) in std::mem::take(&mut pending) {
+                    self.lower_flow_decl(file, decl);
                 }
             }
+        }
+    }
+
+    /// A variant whose base is declared but not lowered yet.
+    fn waits_for_base(&self, decl: &ast::Decl) -> bool {
+        let (base, lowered, kind) = match decl {
+            ast::Decl::Item(d) => {
+                (&d.base, d.base.as_ref().is_some_and(|b| self.program.item(&b.name).is_some()), ast::DeclKind::Item)
+            }
+            ast::Decl::Process(d) => (
+                &d.base,
+                d.base.as_ref().is_some_and(|b| self.program.process(&b.name).is_some()),
+                ast::DeclKind::Process,
+            ),
+            _ => return false,
+        };
+        let Some(base) = base else { return false };
+        !lowered
+            && self.declared[Namespace::Flow as usize].get(base.name.as_str()).is_some_and(|(_, k)| *k == kind)
+            && !self.broken[Namespace::Flow as usize].contains(base.name.as_str())
+    }
+
+    fn lower_flow_decl(&mut self, file: FileId, decl: &ast::Decl) {
+        match decl {
+            ast::Decl::Item(d) => {
+                let keep = self.is_first_declaration(Namespace::Flow, file, &d.name);
+                let item = self.lower_item(file, d);
+                if keep {
+                    let index = self.program.items.len();
+                    self.program.item_index.insert(item.name.clone(), index);
+                    self.program.items.push(item);
+                }
+            }
+            ast::Decl::Process(d) => {
+                // A second declaration of the name is still checked, then dropped.
+                let keep = self.is_first_declaration(Namespace::Flow, file, &d.name);
+                let index = if keep { self.program.processes.len() } else { usize::MAX };
+                let (process, spans) = self.lower_process(file, d, index);
+                if keep {
+                    self.program.process_index.insert(process.name.clone(), index);
+                    self.program.processes.push(process);
+                    self.process_spans.push(spans);
+                } else {
+                    self.flow_refs.retain(|(p, _), _| *p != usize::MAX);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -503,10 +560,19 @@ impl<'a> Checker<'a> {
 
     fn lower_item(&mut self, file: FileId, d: &ast::Item) -> Item {
         let at = |span: Span| Location { file, span };
-        let mut seen: HashMap<&'static str, Span> = HashMap::new();
-        let mut item = Item {
+        let base = match &d.base {
+            Some(b) if self.resolve(Namespace::Flow, b, file, "item") => self.program.item(&b.name).cloned(),
+            _ => None,
+        };
+        if let Some(base) = base {
+            return self.lower_item_fields(file, d, base, true);
+        }
+        // A variant whose base is unknown or part of a cycle (both reported) is checked for
+        // what it says, without reporting the fields it expected to inherit.
+        let item = Item {
             name: d.name.name.clone(),
             title: d.title.value.clone(),
+            extends: None,
             code: None,
             department: String::new(),
             item_type: ItemType::Other,
@@ -524,8 +590,24 @@ impl<'a> Checker<'a> {
             licence: None,
             location: at(d.name.span),
         };
-        let mut department_seen = false;
-        let mut handling_seen = false;
+        self.lower_item_fields(file, d, item, d.base.is_some())
+    }
+
+    /// Lowers an item's fields over `item`: the defaults, or for a variant its base (whose
+    /// required fields are then given, whose materials are kept unless named again, and
+    /// whose steps are kept unless the variant gives its own).
+    fn lower_item_fields(&mut self, file: FileId, d: &ast::Item, mut item: Item, variant: bool) -> Item {
+        let at = |span: Span| Location { file, span };
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        let base_department = item.department.clone();
+        if variant {
+            item.extends = d.base.as_ref().map(|b| b.name.clone());
+            item.name = d.name.name.clone();
+            item.title = d.title.value.clone();
+            item.location = at(d.name.span);
+        }
+        let mut department_seen = variant;
+        let mut handling_seen = variant;
         let mut legal_span = None;
         let mut promised_span = None;
         let mut steps_field = None;
@@ -620,12 +702,15 @@ impl<'a> Checker<'a> {
                 .label("no handling kind")
                 .help("write `handling immediate` (即办件) or `handling promised` (承诺件)");
         }
-        if item.handling == Handling::Promised && handling_seen && item.promised_limit.is_none() {
+        // A variant inherits its base's limit: it gives one when it makes the item promised.
+        let handling_written = d.fields.iter().any(|f| matches!(f.kind, ast::ItemFieldKind::Handling(_)));
+        if item.handling == Handling::Promised && handling_written && item.promised_limit.is_none() {
             self.error(Code::MissingField, name_at, format!("promised item `{}` has no `promised_limit`", d.name.name))
                 .label("no promised limit")
                 .help("a promised item (承诺件) must say its promised limit, e.g. `promised_limit 5 workdays`");
         }
-        if let (Some(legal), Some(promised), Some(promised_at)) = (item.legal_limit, item.promised_limit, promised_span)
+        if let (Some(legal), Some(promised), Some(promised_at)) =
+            (item.legal_limit, item.promised_limit, promised_span.or(legal_span))
         {
             if promised > legal {
                 let diagnostic = self
@@ -642,10 +727,31 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(materials) = materials_field {
-            item.materials = self.lower_materials(file, materials);
+            let lowered = self.lower_materials(file, materials);
+            if variant {
+                // A variant adds materials, and replaces those it names again.
+                for material in lowered {
+                    match item.materials.iter_mut().find(|m| m.name == material.name) {
+                        Some(existing) => *existing = material,
+                        None => item.materials.push(material),
+                    }
+                }
+            } else {
+                item.materials = lowered;
+            }
         }
         item.steps = match steps_field {
             Some((steps, _)) => self.lower_steps(file, &item, steps),
+            None if variant => {
+                // The base's steps, moved to the variant's department where they were the base's.
+                let mut steps = std::mem::take(&mut item.steps);
+                for step in &mut steps {
+                    if step.department == base_department {
+                        step.department = item.department.clone();
+                    }
+                }
+                steps
+            }
             None => default_steps(&item),
         };
         item
@@ -910,9 +1016,22 @@ impl<'a> Checker<'a> {
         let at = |span: Span| Location { file, span };
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         let mut spans = ProcessSpans::default();
-        let mut process = Process {
-            name: d.name.name.clone(),
-            title: d.title.value.clone(),
+        let base = match &d.base {
+            Some(b) if self.resolve(Namespace::Flow, b, file, "process") => self.program.process(&b.name).cloned(),
+            _ => None,
+        };
+        let variant = base.is_some();
+        if let (Some(base), Some(base_name)) = (&base, &d.base) {
+            // What the variant inherits is checked again here (its items may differ), and
+            // reported at its `extends`.
+            let inherited = Some(at(base_name.span));
+            spans.sla = base.sla.and(inherited);
+            spans.visits = base.visits_at_most.and(inherited);
+        }
+        let mut process = base.unwrap_or(Process {
+            name: String::new(),
+            title: String::new(),
+            extends: None,
             code: None,
             window: String::new(),
             sla: None,
@@ -921,10 +1040,19 @@ impl<'a> Checker<'a> {
             flow: Flow::Sequence(Vec::new()),
             warnings: Vec::new(),
             location: at(d.name.span),
-        };
-        let mut window_seen = false;
-        let mut flow_seen = false;
+        });
+        process.name = d.name.name.clone();
+        process.title = d.title.value.clone();
+        process.extends = d.base.as_ref().filter(|_| variant).map(|b| b.name.clone());
+        process.location = at(d.name.span);
+        let mut window_seen = variant;
+        let mut flow_seen = variant;
+        let mut replacements = Vec::new();
         for field in &d.fields {
+            if let ast::ProcessFieldKind::Replace { item, with } = &field.kind {
+                replacements.push((field, item, with));
+                continue;
+            }
             if !self.first_field(&mut seen, file, field.kind.keyword(), field.keyword, "process", &d.name.name) {
                 continue;
             }
@@ -955,7 +1083,11 @@ impl<'a> Checker<'a> {
                 ast::ProcessFieldKind::Warn(rules) => {
                     process.warnings = self.lower_warnings(file, rules, process.sla.is_some())
                 }
+                ast::ProcessFieldKind::Replace { .. } => {}
             }
+        }
+        for (field, item, with) in replacements {
+            self.replace_item(file, d, variant, &mut process, field, item, with);
         }
         if !window_seen {
             self.error(Code::MissingField, at(d.name.span), format!("process `{}` has no `window`", d.name.name))
@@ -968,6 +1100,67 @@ impl<'a> Checker<'a> {
                 .help("list its items, e.g. `flow { a -> parallel { b, c } }`");
         }
         (process, spans)
+    }
+
+    /// `replace item with other` in a variant: `other` runs where the flow ran `item`.
+    #[allow(clippy::too_many_arguments)]
+    fn replace_item(
+        &mut self,
+        file: FileId,
+        d: &ast::Process,
+        variant: bool,
+        process: &mut Process,
+        field: &ast::ProcessField,
+        item: &ast::Ident,
+        with: &ast::Ident,
+    ) {
+        let at = Location { file, span: field.span };
+        if !variant {
+            if d.base.is_none() {
+                self.error(Code::InvalidValue, at, "`replace` is for variants: this process extends none")
+                    .label("nothing to replace in")
+                    .help("write the item in the `flow`, or declare the process `extends` another");
+            }
+            return;
+        }
+        if !self.resolve(Namespace::Flow, with, file, "item") {
+            return;
+        }
+        let items: Vec<String> = process.flow.items().iter().map(|i| i.to_string()).collect();
+        if !items.contains(&item.name) {
+            self.error(
+                Code::UnknownName,
+                Location { file, span: item.span },
+                format!("`{}` is not in the flow of process `{}`", item.name, process.name),
+            )
+            .label("not in this flow")
+            .help(format!("the flow runs {}", items.join(", ")));
+            return;
+        }
+        if items.contains(&with.name) {
+            self.error(
+                Code::DuplicateName,
+                Location { file, span: with.span },
+                format!("`{}` is in the flow already", with.name),
+            )
+            .label("would run twice")
+            .help("an item runs once in a process");
+            return;
+        }
+        fn substitute(flow: &mut Flow, from: &str, to: &str) {
+            match flow {
+                Flow::Item(name) if name == from => *name = to.to_string(),
+                Flow::Item(_) | Flow::End => {}
+                Flow::Sequence(nodes) | Flow::Parallel(nodes) => nodes.iter_mut().for_each(|n| substitute(n, from, to)),
+                Flow::Choice { branches, otherwise } => {
+                    branches.iter_mut().for_each(|(_, branch)| substitute(branch, from, to));
+                    if let Some(branch) = otherwise {
+                        substitute(branch, from, to);
+                    }
+                }
+            }
+        }
+        substitute(&mut process.flow, &item.name, &with.name);
     }
 
     fn lower_warnings(&mut self, file: FileId, rules: &[ast::WarnRule], has_sla: bool) -> Vec<Warning> {
@@ -1215,10 +1408,13 @@ impl<'a> Checker<'a> {
                 if producer_item.licence.as_ref().map(|l| &l.name) != Some(licence) {
                     continue;
                 }
-                if before.get(item_name).is_some_and(|set| set.contains(producer.as_str())) {
+                if before
+                    .get(item_name)
+                    .is_some_and(|set| set.iter().any(|done| self.program.is_or_extends(done, producer)))
+                {
                     continue;
                 }
-                let why = if !process.flow.items().contains(&producer.as_str()) {
+                let why = if !process.flow.items().iter().any(|i| self.program.is_or_extends(i, producer)) {
                     format!("`{producer}` is not part of process `{}`", process.name)
                 } else {
                     format!(

@@ -100,6 +100,7 @@ pub fn compile(program: &Program, name: &str) -> Option<CompiledFlow> {
     let process = Process {
         name: item.name.clone(),
         title: item.title.clone(),
+        extends: None,
         code: item.code.clone(),
         window: item.department.clone(),
         sla: item.promised_limit,

@@ -46,6 +46,7 @@ codes! {
     CelSyntax           = "E0003", Error, "a CEL rule that does not parse";
     ImportNotFound      = "E0004", Error, "an imported file that cannot be read";
     NotImported         = "E0106", Error, "a name declared in a file that this file does not import";
+    VariantCycle        = "E0107", Error, "a variant (`extends`) that extends itself, directly or through other variants";
     UnknownName         = "E0101", Error, "a name that is not declared (department, item, step, licence, data set, schema field)";
     DuplicateName       = "E0102", Error, "a name declared twice";
     DuplicateField      = "E0103", Error, "a field given twice in one declaration";

@@ -627,7 +627,10 @@ impl<'a> Printer<'a> {
     fn item(&mut self, item: &Item) {
         let brace = self.find_token(self.end(item.title.span), "{");
         let close = self.closing_brace(item.span);
-        let header = format!("item {} {}", item.name.name, self.text(&item.title));
+        let mut header = format!("item {} {}", item.name.name, self.text(&item.title));
+        if let Some(base) = &item.base {
+            header.push_str(&format!(" extends {}", base.name));
+        }
         self.block(&header, start(item.span), brace, close, item.fields.is_empty(), |p| {
             let spans: Vec<Span> = item.fields.iter().map(|f| f.span).collect();
             let blocks: Vec<bool> = item
@@ -839,7 +842,10 @@ impl<'a> Printer<'a> {
     fn process(&mut self, process: &Process) {
         let brace = self.find_token(self.end(process.title.span), "{");
         let close = self.closing_brace(process.span);
-        let header = format!("process {} {}", process.name.name, self.text(&process.title));
+        let mut header = format!("process {} {}", process.name.name, self.text(&process.title));
+        if let Some(base) = &process.base {
+            header.push_str(&format!(" extends {}", base.name));
+        }
         self.block(&header, start(process.span), brace, close, process.fields.is_empty(), |p| {
             let spans: Vec<Span> = process.fields.iter().map(|f| f.span).collect();
             let keywords: Vec<Option<usize>> = process.fields.iter().map(|f| Some(f.kind.keyword().len())).collect();
@@ -869,6 +875,7 @@ impl<'a> Printer<'a> {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
+            ProcessFieldKind::Replace { item, with } => format!("{} with {}", item.name, with.name),
             ProcessFieldKind::Eligible(rule) => return self.eligible(rule, width, field.span),
             ProcessFieldKind::Flow(sequence) => return self.flow(field, sequence, width),
         };

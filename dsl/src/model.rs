@@ -39,6 +39,23 @@ impl Program {
     pub fn process(&self, name: &str) -> Option<&Process> {
         self.process_index.get(name).map(|&i| &self.processes[i])
     }
+
+    /// Whether item `name` is `base` or a variant of it (`extends`, through any number of
+    /// variants): a variant produces its base's licence, so it serves the base's users.
+    pub fn is_or_extends(&self, name: &str, base: &str) -> bool {
+        let mut current = name;
+        // Variants form no cycles once checked; the bound keeps a broken program finite.
+        for _ in 0..=self.items.len() {
+            if current == base {
+                return true;
+            }
+            match self.item(current).and_then(|i| i.extends.as_deref()) {
+                Some(next) => current = next,
+                None => return false,
+            }
+        }
+        false
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +201,9 @@ pub enum Handling {
 pub struct Item {
     pub name: String,
     pub title: String,
+    /// The item this one is a variant of (`extends`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     pub code: Option<String>,
     pub department: String,
     pub item_type: ItemType,
@@ -309,6 +329,9 @@ pub struct Licence {
 pub struct Process {
     pub name: String,
     pub title: String,
+    /// The process this one is a variant of (`extends`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
     pub code: Option<String>,
     /// The department whose window accepts the application (一窗受理).
     pub window: String,

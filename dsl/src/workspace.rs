@@ -2,7 +2,9 @@
 //!
 //! The crate does no I/O: a [`Loader`] supplied by the caller reads files. Paths are plain
 //! strings joined and normalised here (`import "x.flow"` is relative to the importing file),
-//! so the same workspace can live on disk, in an editor's memory or in a test.
+//! so the same workspace can live on disk, in an editor's memory or in a test. A path that
+//! starts with `@name/` belongs to a library the loader serves (`@stdlib/…`, the national
+//! processes): it is never joined with the importing file's folder.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -183,7 +185,9 @@ impl Workspace {
 
 /// `dir/of/importer` + `relative`, normalised.
 pub fn join(importer: &str, relative: &str) -> String {
-    if relative.starts_with('/') {
+    // `/…` is absolute; `@library/…` names a file of a library the loader provides (the
+    // stdlib is `@stdlib/…`), wherever the importing file is.
+    if relative.starts_with('/') || relative.starts_with('@') {
         return normalize(relative);
     }
     match importer.rfind('/') {
@@ -224,6 +228,8 @@ mod tests {
         assert_eq!(join("examples/a/process.flow", "../shared/d.flow"), "examples/shared/d.flow");
         assert_eq!(join("process.flow", "./x.flow"), "x.flow");
         assert_eq!(join("/abs/p.flow", "../../x.flow"), "/x.flow");
+        assert_eq!(join("province/zj.flow", "@stdlib/newborn/newborn.flow"), "@stdlib/newborn/newborn.flow");
+        assert_eq!(join("@stdlib/newborn/newborn.flow", "../common/person.flow"), "@stdlib/common/person.flow");
         assert_eq!(normalize("../a/./b//c.flow"), "../a/b/c.flow");
     }
 

@@ -54,6 +54,9 @@ pub struct Task {
     /// Departments that must still co-sign (加签) before the step can complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cosign: Vec<String>,
+    /// The officer the task was handed to (转办); until then any officer of the department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
 }
 
 /// What happened to a case. Numbered per case by the store.
@@ -72,6 +75,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         cosign: Vec<String>,
     },
+    /// 转办: the task was handed to another officer of its department.
+    Transferred {
+        node: u32,
+        to: String,
+        reason: String,
+    },
     /// 加签: a department co-signed a step.
     CoSigned {
         node: u32,
@@ -80,6 +89,9 @@ pub enum EventKind {
     TaskCompleted {
         node: u32,
         department: String,
+        /// The item's last step: its clock stops (the deadline is met, or was missed).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        finishes_item: bool,
     },
     /// 退回: the task went back to an earlier step.
     Returned {
@@ -122,14 +134,20 @@ pub enum EventKind {
         due: String,
         yellow: Option<String>,
     },
-    /// The clocks stop (补正 where the item says so, a special procedure).
+    /// The clocks stop: those of `scopes` (补正: the process and the item, where the item
+    /// says so), or every clock when `scopes` is empty (a special procedure).
     ClockPaused {
         reason: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scopes: Vec<String>,
     },
     /// The clocks go on; every running deadline moves by the working days paused.
     ClockResumed {
         paused_days: i64,
         deadlines: Vec<(String, String, Option<String>)>,
+        /// The 容缺 deadline, moved as well.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tolerance_due: Option<String>,
     },
     SpecialProcedureStarted {
         kind: String,
@@ -147,6 +165,8 @@ pub enum EventKind {
         node: u32,
         materials: Vec<String>,
         due: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        finishes_item: bool,
     },
     ToleratedMaterialsReceived,
     /// 电子监察: a yellow (deadline near) or red (overdue) warning.
@@ -175,6 +195,9 @@ pub struct Deadline {
     pub yellow: Option<String>,
     /// Levels already raised.
     pub raised: Vec<Level>,
+    /// The day the item finished: its clock stands still from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
 }
 
 /// An event with the time it happened.
@@ -207,6 +230,9 @@ pub struct CaseState {
     pub deadlines: BTreeMap<String, Deadline>,
     /// Since when (a date) the clocks are stopped, and why.
     pub paused: Option<(String, String)>,
+    /// The clocks stopped: every one when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused_scopes: Vec<String>,
     /// A running special procedure (特别程序): its kind.
     pub special_procedure: Option<String>,
     /// Materials accepted as missing (容缺) and their deadline.
@@ -230,6 +256,7 @@ impl CaseState {
             rating: None,
             deadlines: BTreeMap::new(),
             paused: None,
+            paused_scopes: Vec::new(),
             special_procedure: None,
             tolerated: None,
             submitted_at: at.to_string(),
@@ -252,11 +279,16 @@ impl CaseState {
                         department: department.clone(),
                         since: event.at.clone(),
                         cosign: cosign.clone(),
+                        assignee: None,
                     },
                 );
             }
-            EventKind::TaskCompleted { node, .. } => {
-                self.tasks.remove(node);
+            EventKind::TaskCompleted { node, finishes_item, .. } => {
+                if let Some(task) = self.tasks.remove(node) {
+                    if *finishes_item {
+                        self.finish_item(&task.item, &event.at);
+                    }
+                }
             }
             EventKind::Returned { node, .. } => {
                 self.tasks.remove(node);
@@ -288,18 +320,32 @@ impl CaseState {
                 self.status = Status::Completed;
             }
             EventKind::Rated { score } => self.rating = Some(*score),
+            EventKind::Transferred { node, to, .. } => {
+                if let Some(task) = self.tasks.get_mut(node) {
+                    task.assignee = Some(to.clone());
+                }
+            }
             EventKind::CoSigned { node, department } => {
                 if let Some(task) = self.tasks.get_mut(node) {
                     task.cosign.retain(|d| d != department);
                 }
             }
             EventKind::DeadlineSet { scope, due, yellow } => {
-                self.deadlines
-                    .insert(scope.clone(), Deadline { due: due.clone(), yellow: yellow.clone(), raised: Vec::new() });
+                self.deadlines.insert(
+                    scope.clone(),
+                    Deadline { due: due.clone(), yellow: yellow.clone(), raised: Vec::new(), finished: None },
+                );
             }
-            EventKind::ClockPaused { reason } => self.paused = Some((date_of(&event.at), reason.clone())),
-            EventKind::ClockResumed { deadlines, .. } => {
+            EventKind::ClockPaused { reason, scopes } => {
+                self.paused = Some((date_of(&event.at), reason.clone()));
+                self.paused_scopes = scopes.clone();
+            }
+            EventKind::ClockResumed { deadlines, tolerance_due, .. } => {
                 self.paused = None;
+                self.paused_scopes.clear();
+                if let (Some((_, due)), Some(moved)) = (&mut self.tolerated, tolerance_due) {
+                    *due = moved.clone();
+                }
                 for (scope, due, yellow) in deadlines {
                     if let Some(d) = self.deadlines.get_mut(scope) {
                         d.due = due.clone();
@@ -314,8 +360,12 @@ impl CaseState {
                     d.due = due.clone();
                 }
             }
-            EventKind::Tolerated { node, materials, due } => {
-                self.tasks.remove(node);
+            EventKind::Tolerated { node, materials, due, finishes_item } => {
+                if let Some(task) = self.tasks.remove(node) {
+                    if *finishes_item {
+                        self.finish_item(&task.item, &event.at);
+                    }
+                }
                 self.tolerated = Some((materials.clone(), due.clone()));
             }
             EventKind::ToleratedMaterialsReceived => self.tolerated = None,
@@ -333,15 +383,31 @@ impl CaseState {
         }
     }
 
+    /// The item's clock stops: it finished on the day of `at`.
+    fn finish_item(&mut self, item: &str, at: &str) {
+        if let Some(deadline) = self.deadlines.get_mut(item) {
+            deadline.finished = Some(date_of(at));
+        }
+    }
+
+    /// Whether the clock of `scope` stands still now.
+    pub fn is_paused(&self, scope: &str) -> bool {
+        self.paused.is_some() && (self.paused_scopes.is_empty() || self.paused_scopes.iter().any(|s| s == scope))
+    }
+
     /// When each pending timer falls due (RFC 3339, UTC), by name: the warnings not yet raised
     /// and the 容缺 deadline. Derived from the state, so a timer that has fired (its event
-    /// applied) is gone, and one that fell due while the engine was down is still here.
+    /// applied) is gone, and one that fell due while the engine was down is still here. A
+    /// stopped clock (paused, or its item finished) has none.
     pub fn timers(&self) -> Vec<(String, String)> {
-        if self.status.is_final() || self.paused.is_some() {
+        if self.status.is_final() {
             return Vec::new();
         }
         let mut timers = Vec::new();
         for (scope, deadline) in &self.deadlines {
+            if deadline.finished.is_some() || self.is_paused(scope) {
+                continue;
+            }
             if let (Some(yellow), false) = (&deadline.yellow, deadline.raised.contains(&Level::Yellow)) {
                 timers.push((format!("yellow:{scope}"), end_of_day(yellow)));
             }
@@ -349,7 +415,7 @@ impl CaseState {
                 timers.push((format!("red:{scope}"), end_of_day(&deadline.due)));
             }
         }
-        if let Some((_, due)) = &self.tolerated {
+        if let (Some((_, due)), false) = (&self.tolerated, self.paused.is_some() && self.paused_scopes.is_empty()) {
             timers.push(("tolerance".into(), end_of_day(due)));
         }
         timers
@@ -459,6 +525,14 @@ pub enum Command {
         item: String,
         step: String,
     },
+    /// 转办: hands the task to another officer of its department, who alone may act on it
+    /// from then on.
+    Transfer {
+        item: String,
+        step: String,
+        to: String,
+        reason: String,
+    },
 }
 
 /// The moment a decision is made, and the calendar its clocks count on.
@@ -470,11 +544,42 @@ pub struct Now<'a> {
 
 /// Who acts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "role", content = "department")]
+#[serde(rename_all = "snake_case", tag = "role")]
 pub enum Actor {
-    Officer(String),
+    /// An officer of a department; `officer` identifies the person when the caller knows it
+    /// (a task handed to someone (转办) can be acted on only by them).
+    Officer {
+        department: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        officer: Option<String>,
+    },
     Applicant,
     Supervisor,
+}
+
+impl Actor {
+    /// An officer of `department` whose identity is not known.
+    pub fn department(department: impl Into<String>) -> Actor {
+        Actor::Officer { department: department.into(), officer: None }
+    }
+
+    /// An identified officer of `department`.
+    pub fn officer(department: impl Into<String>, officer: impl Into<String>) -> Actor {
+        Actor::Officer { department: department.into(), officer: Some(officer.into()) }
+    }
+
+    /// `applicant`, `supervisor`, a department (`samr`) or an officer of one (`samr/li.wei`):
+    /// how the CLI and scenarios name who acts.
+    pub fn parse(by: &str) -> Actor {
+        match by {
+            "applicant" => Actor::Applicant,
+            "supervisor" => Actor::Supervisor,
+            other => match other.split_once('/') {
+                Some((department, officer)) => Actor::officer(department, officer),
+                None => Actor::department(other),
+            },
+        }
+    }
 }
 
 /// A command that is not allowed now. Nothing is changed.
@@ -523,6 +628,12 @@ pub enum CommandError {
     CosignPending(String),
     #[error("{0} is not asked to co-sign this step")]
     NotACosigner(String),
+    #[error("the task was handed to officer {assignee}: only they may act on it")]
+    AssignedToOther { assignee: String },
+    #[error("a transfer needs the officer to hand the task to")]
+    NoTransferTarget,
+    #[error("material `{material}` of item `{item}` may not be missing at acceptance (it is not marked `tolerated`)")]
+    NotTolerable { item: String, material: String },
 }
 
 /// Evaluates a guard; the engine supplies it with the case's facts bound.
@@ -567,14 +678,19 @@ pub fn decide(
     let mut run = Run::new(flow, state, now, guards);
     match command {
         Command::Tolerate { item, step, materials, days } => {
-            if state.status == Status::AwaitingSupplement {
-                return Err(CommandError::AwaitingSupplement);
-            }
             if materials.is_empty() {
                 return Err(CommandError::NoMaterials);
             }
             let node = run.task(item, step, actor)?;
+            run.not_held(node)?;
+            let declared = flow.items.iter().find(|i| &i.name == item);
+            for material in materials {
+                if !declared.is_some_and(|i| i.materials.iter().any(|m| &m.name == material && m.tolerated)) {
+                    return Err(CommandError::NotTolerable { item: item.clone(), material: material.clone() });
+                }
+            }
             let chosen = run.forward(node, step, &None)?;
+            let finishes_item = run.leaves_item(chosen, item);
             let mut due = run.due(&run.today(), *days)?;
             // Never later than the promised limit of the whole process.
             if let Some(process) = run.state.deadlines.get("process") {
@@ -582,7 +698,12 @@ pub fn decide(
                     due = process.due.clone();
                 }
             }
-            run.emit(EventKind::Tolerated { node: node.index() as u32, materials: materials.clone(), due });
+            run.emit(EventKind::Tolerated {
+                node: node.index() as u32,
+                materials: materials.clone(),
+                due,
+                finishes_item,
+            });
             run.arrive(chosen)?;
         }
         Command::ToleratedReceived => {
@@ -597,7 +718,7 @@ pub fn decide(
                 return Err(CommandError::SpecialProcedureRunning);
             }
             run.emit(EventKind::SpecialProcedureStarted { kind: kind.clone(), reason: reason.clone() });
-            run.pause(&format!("特别程序: {kind}"));
+            run.pause(&format!("特别程序: {kind}"), Vec::new());
         }
         Command::EndSpecialProcedure => {
             run.officer_with_task(actor)?;
@@ -613,8 +734,15 @@ pub fn decide(
             let due = run.due(&current.due, *days)?;
             run.emit(EventKind::Extended { days: *days, approval: approval.clone(), due });
         }
+        Command::Transfer { item, step, to, reason } => {
+            if to.trim().is_empty() {
+                return Err(CommandError::NoTransferTarget);
+            }
+            let node = run.task(item, step, actor)?;
+            run.emit(EventKind::Transferred { node: node.index() as u32, to: to.clone(), reason: reason.clone() });
+        }
         Command::CoSign { item, step } => {
-            let Actor::Officer(department) = actor else { return Err(CommandError::Forbidden("an officer")) };
+            let Actor::Officer { department, .. } = actor else { return Err(CommandError::Forbidden("an officer")) };
             let (node, task) = state
                 .tasks
                 .iter()
@@ -626,10 +754,8 @@ pub fn decide(
             run.emit(EventKind::CoSigned { node: *node, department: department.clone() });
         }
         Command::Complete { item, step, next } => {
-            if state.status == Status::AwaitingSupplement {
-                return Err(CommandError::AwaitingSupplement);
-            }
             let node = run.task(item, step, actor)?;
+            run.not_held(node)?;
             if let Some(task) = state.tasks.get(&(node.index() as u32)) {
                 if !task.cosign.is_empty() {
                     return Err(CommandError::CosignPending(task.cosign.join(", ")));
@@ -637,14 +763,13 @@ pub fn decide(
             }
             let chosen = run.forward(node, step, next)?;
             let department = state.tasks[&(node.index() as u32)].department.clone();
-            run.emit(EventKind::TaskCompleted { node: node.index() as u32, department });
+            let finishes_item = run.leaves_item(chosen, item);
+            run.emit(EventKind::TaskCompleted { node: node.index() as u32, department, finishes_item });
             run.arrive(chosen)?;
         }
         Command::Return { item, step, to } => {
-            if state.status == Status::AwaitingSupplement {
-                return Err(CommandError::AwaitingSupplement);
-            }
             let node = run.task(item, step, actor)?;
+            run.not_held(node)?;
             let target = flow
                 .graph
                 .edges_directed(node, Direction::Outgoing)
@@ -666,12 +791,14 @@ pub fn decide(
             run.emit(EventKind::SupplementRequested { node: node.index() as u32, materials: materials.clone() });
             let pauses = flow.items.iter().find(|i| &i.name == item).is_some_and(|i| i.supplement_pauses_clock);
             if pauses {
-                run.pause("补正");
+                // The applicant's time stops the process clock and this item's, not the
+                // clocks of items other departments handle meanwhile.
+                run.pause("补正", vec!["process".to_string(), item.clone()]);
             }
         }
         Command::SupplementReceived => {
             let Some((node, _)) = &state.supplement else { return Err(CommandError::NoSupplementRequested) };
-            if let Actor::Officer(department) = actor {
+            if let Actor::Officer { department, .. } = actor {
                 let owner = &state.tasks.get(node).map(|t| t.department.clone()).unwrap_or_default();
                 if owner != department {
                     return Err(CommandError::NotYourTask { owner: owner.clone(), actor: department.clone() });
@@ -780,10 +907,24 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn pause(&mut self, reason: &str) {
+    fn pause(&mut self, reason: &str, scopes: Vec<String>) {
         if self.state.paused.is_none() {
-            self.emit(EventKind::ClockPaused { reason: reason.to_string() });
+            self.emit(EventKind::ClockPaused { reason: reason.to_string(), scopes });
         }
+    }
+
+    /// Refuses to move a task that waits for the applicant's supplementary materials (补正);
+    /// the other tasks of the case go on.
+    fn not_held(&self, node: NodeIndex) -> Result<(), CommandError> {
+        match &self.state.supplement {
+            Some((held, _)) if *held == node.index() as u32 => Err(CommandError::AwaitingSupplement),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether moving on to `next` leaves `item`: its last step is done.
+    fn leaves_item(&self, next: NodeIndex, item: &str) -> bool {
+        !matches!(self.flow.graph.node_weight(next), Some(State::Step { item: other, .. }) if other == item)
     }
 
     /// Restarts the clocks: every deadline moves by the working days they stood still.
@@ -796,18 +937,24 @@ impl<'a> Run<'a> {
         let shift = u32::try_from(paused_days.max(0)).unwrap_or(0);
         let mut deadlines = Vec::new();
         for (scope, deadline) in &self.state.deadlines {
+            if deadline.finished.is_some() || !self.state.is_paused(scope) {
+                continue;
+            }
             let due = self.due(&deadline.due, shift)?;
             let yellow = deadline.yellow.as_ref().map(|y| self.due(y, shift)).transpose()?;
             deadlines.push((scope.clone(), due, yellow));
         }
-        self.emit(EventKind::ClockResumed { paused_days, deadlines });
+        let tolerance_due = self.state.tolerated.as_ref().map(|(_, due)| self.due(due, shift)).transpose()?;
+        self.emit(EventKind::ClockResumed { paused_days, deadlines, tolerance_due });
         Ok(())
     }
 
     /// An officer with an open task on the case (special procedures and extensions).
     fn officer_with_task(&self, actor: &Actor) -> Result<(), CommandError> {
         match actor {
-            Actor::Officer(department) if self.state.tasks.values().any(|t| &t.department == department) => Ok(()),
+            Actor::Officer { department, .. } if self.state.tasks.values().any(|t| &t.department == department) => {
+                Ok(())
+            }
             Actor::Supervisor => Ok(()),
             _ => Err(CommandError::Forbidden("an officer of a department with an open task")),
         }
@@ -851,24 +998,29 @@ impl<'a> Run<'a> {
             .iter()
             .find(|(_, t)| t.item == item && t.step == step)
             .ok_or_else(|| CommandError::NoSuchTask { item: item.to_string(), step: step.to_string() })?;
-        match actor {
-            Actor::Officer(department) if *department != task.department => {
+        match (actor, &task.assignee) {
+            (Actor::Officer { department, .. }, _) if *department != task.department => {
                 Err(CommandError::NotYourTask { owner: task.department.clone(), actor: department.clone() })
             }
-            Actor::Applicant => Err(CommandError::Forbidden("an officer of the department")),
+            (Actor::Officer { officer, .. }, Some(assignee)) if officer.as_ref() != Some(assignee) => {
+                Err(CommandError::AssignedToOther { assignee: assignee.clone() })
+            }
+            (Actor::Applicant, _) => Err(CommandError::Forbidden("an officer of the department")),
             _ => Ok(NodeIndex::new(*node as usize)),
         }
     }
 
     /// Follows the outgoing transitions of `node` that `take` accepts.
     fn leave(&mut self, node: NodeIndex, take: impl Fn(&Transition) -> bool) -> Result<(), CommandError> {
-        let targets: Vec<NodeIndex> = self
+        let mut targets: Vec<NodeIndex> = self
             .flow
             .graph
             .edges_directed(node, Direction::Outgoing)
             .filter(|e| take(e.weight()))
             .map(|e| e.target())
             .collect();
+        // petgraph lists the newest edge first: parallel branches open in source order.
+        targets.reverse();
         for target in targets {
             self.arrive(target)?;
         }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
 use crate::case::{Actor, Command, CommandError};
-use crate::store::Store;
+use crate::store::{Store, TokenRecord};
 use crate::{Engine, EngineError, Submission};
 
 /// Largest request body accepted.
@@ -32,7 +32,11 @@ pub const MAX_BODY: usize = 1 << 20;
 pub enum Role {
     Admin,
     Platform,
-    Officer(String),
+    /// An officer of a department; `officer` names them when the token was made for one.
+    Officer {
+        department: String,
+        officer: Option<String>,
+    },
     Supervisor,
 }
 
@@ -41,7 +45,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Platform => "platform",
-            Role::Officer(_) => "officer",
+            Role::Officer { .. } => "officer",
             Role::Supervisor => "supervisor",
         }
     }
@@ -55,11 +59,11 @@ pub fn digest(token: &str) -> String {
 pub async fn create_token<S: Store>(store: &S, role: &Role) -> Result<String, EngineError> {
     let seed = format!("{:?}{}{}", std::time::SystemTime::now(), std::process::id(), role.name());
     let token = format!("ot_{}", &digest(&seed)[..40]);
-    let department = match role {
-        Role::Officer(d) => Some(d.as_str()),
-        _ => None,
+    let (department, officer) = match role {
+        Role::Officer { department, officer } => (Some(department.clone()), officer.clone()),
+        _ => (None, None),
     };
-    store.add_token(&digest(&token), role.name(), department).await?;
+    store.add_token(&digest(&token), &TokenRecord { role: role.name().to_string(), department, officer }).await?;
     Ok(token)
 }
 
@@ -155,14 +159,14 @@ async fn role<S: Store>(engine: &Engine<S>, headers: &HeaderMap) -> Result<Role,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(unauthorized)?;
-    let Some((role, department)) = engine.store().token(&digest(token.trim())).await.map_err(EngineError::from)? else {
+    let Some(record) = engine.store().token(&digest(token.trim())).await.map_err(EngineError::from)? else {
         return Err(unauthorized());
     };
-    Ok(match (role.as_str(), department) {
+    Ok(match (record.role.as_str(), record.department) {
         ("admin", _) => Role::Admin,
         ("platform", _) => Role::Platform,
         ("supervisor", _) => Role::Supervisor,
-        ("officer", Some(d)) => Role::Officer(d),
+        ("officer", Some(department)) => Role::Officer { department, officer: record.officer },
         _ => return Err(unauthorized()),
     })
 }
@@ -186,6 +190,7 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         .route("/cases/{id}/history", get(history::<S>))
         .route("/departments/{department}/tasks", get(tasks::<S>))
         .route("/events", get(events::<S>))
+        .route("/events/stream", get(event_stream::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(engine)
 }
@@ -193,7 +198,7 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "onetrip", description = "Government service cases: submit, act on tasks, follow events"),
-    paths(deploy_doc, submit_doc, case_doc, command_doc, history_doc, tasks_doc, events_doc),
+    paths(deploy_doc, submit_doc, case_doc, command_doc, history_doc, tasks_doc, events_doc, event_stream_doc),
     components(schemas(ApiError, CommandBody))
 )]
 struct ApiDoc;
@@ -254,7 +259,7 @@ async fn case<S: Store>(
 ) -> Result<Response, Failure> {
     let role = role(&app, &headers).await?;
     let case = app.case(&id).await?;
-    if let Role::Officer(department) = &role {
+    if let Role::Officer { department, .. } = &role {
         let involved = app
             .history(&id)
             .await?
@@ -290,7 +295,7 @@ async fn command<S: Store>(
     let role = role(&app, &headers).await?;
     let CommandBody(command) = body(json)?;
     let actor = match role {
-        Role::Officer(department) => Actor::Officer(department),
+        Role::Officer { department, officer } => Actor::Officer { department, officer },
         Role::Platform => Actor::Applicant,
         _ => return Err(forbidden("act on cases")),
     };
@@ -316,7 +321,7 @@ async fn history<S: Store>(
 ) -> Result<Response, Failure> {
     match role(&app, &headers).await? {
         Role::Supervisor | Role::Platform | Role::Admin => {}
-        Role::Officer(_) => {
+        Role::Officer { .. } => {
             // The same rule as reading the case.
             case(State(Arc::clone(&app)), headers.clone(), Path(id.clone())).await?;
         }
@@ -337,7 +342,7 @@ async fn tasks<S: Store>(
 ) -> Result<Response, Failure> {
     match role(&app, &headers).await? {
         Role::Supervisor => {}
-        Role::Officer(d) if d == department => {}
+        Role::Officer { department: d, .. } if d == department => {}
         _ => return Err(forbidden("read this department's tasks")),
     }
     Ok(Json(app.tasks(&department).await?).into_response())
@@ -388,6 +393,62 @@ async fn events<S: Store>(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The query of the event stream: where to start when the client sends no `Last-Event-ID`.
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+/// Every case's events as Server-Sent Events, from a position on and then as they are
+/// written: each event's `id` is its position, so a client that reconnects (browsers do it by
+/// themselves) sends `Last-Event-ID` and resumes after the last event it saw.
+#[utoipa::path(get, path = "/events/stream", params(("after" = Option<i64>, Query),
+        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this position (takes precedence over `after`)")),
+    responses((status = 200, description = "`text/event-stream`: events `case_event` with data `{position, case_id, event}`")))]
+#[allow(dead_code)]
+fn event_stream_doc() {}
+
+async fn event_stream<S: Store + 'static>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Failure> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    if !matches!(role(&app, &headers).await?, Role::Supervisor | Role::Platform) {
+        return Err(forbidden("follow every case's events"));
+    }
+    let Query(query) = query.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    let after = match headers.get("last-event-id").map(|v| v.to_str().map(|s| s.trim().parse::<i64>())) {
+        None => query.after,
+        Some(Ok(Ok(position))) => position,
+        Some(_) => {
+            return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_request", "`Last-Event-ID` must be a position"))
+        }
+    };
+    // One store read per batch; an empty read waits a little before asking again.
+    let stream = futures_util::stream::unfold(
+        (app, after, std::collections::VecDeque::new()),
+        |(app, mut after, mut buffer)| async move {
+            loop {
+                if let Some((position, case_id, event)) = buffer.pop_front() {
+                    after = position;
+                    let data = serde_json::json!({"position": position, "case_id": case_id, "event": event});
+                    let item = SseEvent::default().id(position.to_string()).event("case_event").data(data.to_string());
+                    return Some((Ok::<_, std::convert::Infallible>(item), (app, after, buffer)));
+                }
+                match app.store().events_after(after, 500).await {
+                    Ok(events) if !events.is_empty() => buffer.extend(events),
+                    // A failing store ends the stream; the client reconnects with `Last-Event-ID`.
+                    Err(_) => return None,
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
 /// Serves the API on `listener` until the process ends, firing due timers every `tick`.

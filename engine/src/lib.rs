@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod http;
+pub mod scenario;
 pub mod sqlite;
 pub mod store;
 
@@ -132,11 +133,61 @@ pub struct Engine<S: Store> {
     rules: Mutex<HashMap<String, Arc<RuleSet>>>,
     /// Compiled flows by version, for the same reason.
     flows: Mutex<HashMap<String, Arc<CompiledFlow>>>,
+    /// The cases this engine wrote last, so that a command needs no read.
+    cases: CaseCache,
+}
+
+/// A case's state and its parsed facts.
+#[derive(Clone)]
+struct CachedCase {
+    state: CaseState,
+    facts: Arc<Submission>,
+}
+
+/// The most recently written cases, bounded: memory stays flat however many cases the store
+/// holds. Only a cache: the store's version check decides every write.
+struct CaseCache {
+    entries: Mutex<HashMap<String, CachedCase>>,
+}
+
+impl CaseCache {
+    const CAPACITY: usize = 8192;
+
+    fn get(&self, id: &str) -> Option<CachedCase> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    fn put(&self, case: CachedCase) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::CAPACITY && !entries.contains_key(&case.state.id) {
+            // Finished cases go first; otherwise any: a miss costs one read.
+            let victim = entries
+                .iter()
+                .find(|(_, c)| c.state.status.is_final())
+                .or_else(|| entries.iter().next())
+                .map(|(id, _)| id.clone());
+            if let Some(victim) = victim {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(case.state.id.clone(), case);
+    }
+
+    fn remove(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
 }
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S, calendar: Arc<Calendar>, clock: Arc<dyn Clock>) -> Engine<S> {
-        Engine { store, calendar, clock, rules: Mutex::new(HashMap::new()), flows: Mutex::new(HashMap::new()) }
+        Engine {
+            store,
+            calendar,
+            clock,
+            rules: Mutex::new(HashMap::new()),
+            flows: Mutex::new(HashMap::new()),
+            cases: CaseCache { entries: Mutex::new(HashMap::new()) },
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -200,8 +251,9 @@ impl<S: Store> Engine<S> {
             today: Some(today),
         };
         let bound = set.bind(&facts)?;
+        let guards = BoundGuards { set: &set, bound: &bound };
         let mut reasons = Vec::new();
-        for key in eligibility_rules(&flow) {
+        for key in eligibility_rules(&flow, &guards).map_err(CommandError::Rule)? {
             if let Some(id) = set.id(&key) {
                 let explanation = bound.explain(id).map_err(|e| CommandError::Rule(e.to_string()))?;
                 if !explanation.holds {
@@ -214,18 +266,27 @@ impl<S: Store> Engine<S> {
         }
         let id = new_case_id(&at, &request_hash);
         let initial = CaseState::new(&id, &flow, &at);
-        let guards = BoundGuards { set: &set, bound: &bound };
         let now = case::Now { at: at.clone(), calendar: &self.calendar };
         let events = case::start(&flow, &initial, &now, &guards)?;
         let mut state = initial;
         events.iter().for_each(|e| state.apply(e));
         let answer = Submitted::Accepted { case: Box::new(state.clone()) };
         let stored_facts = serde_json::to_value(submission).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.write(&state, &events, 0, Some(&stored_facts), key, &request_hash, answer).await
+        let answer = self.write(&state, &events, 0, Some(&stored_facts), key, &request_hash, answer).await?;
+        if let Submitted::Accepted { case } = &answer {
+            if case.id == state.id {
+                self.cases.put(CachedCase { state, facts: Arc::new(submission.clone()) });
+            }
+        }
+        Ok(answer)
     }
 
     /// Carries out a command on a case. With `expected_version`, it is refused when the case
     /// has moved on since the caller read it.
+    ///
+    /// The case is taken from the engine's cache when it is there (the state this engine last
+    /// wrote): the store's version check still guards the write, and a cached state that
+    /// another engine has overtaken is read again from the store and the command decided anew.
     pub async fn act(
         &self,
         case_id: &str,
@@ -238,30 +299,68 @@ impl<S: Store> Engine<S> {
         if let Some(answer) = self.remembered::<CaseState>(key, &request_hash).await? {
             return Ok(answer);
         }
-        let stored = self.store.case(case_id).await?.ok_or_else(|| EngineError::UnknownCase(case_id.to_string()))?;
-        if let Some(expected) = expected_version {
-            if expected != stored.state.version {
-                return Err(EngineError::VersionMismatch { expected, actual: stored.state.version });
+        let mut cached = self.cases.get(case_id);
+        loop {
+            let from_cache = cached.is_some();
+            let case = match cached.take() {
+                Some(case) => case,
+                None => self.load_case(case_id).await?,
+            };
+            if let Some(expected) = expected_version {
+                if expected != case.state.version {
+                    if from_cache {
+                        continue;
+                    }
+                    return Err(EngineError::VersionMismatch { expected, actual: case.state.version });
+                }
+            }
+            let flow = self.flow(&case.state.version_id).await?;
+            let set = self.rule_set(&flow)?;
+            let (at, today) = self.now();
+            let facts = Facts {
+                data: case.facts.data.clone(),
+                materials: case.facts.materials.clone(),
+                licences: case.facts.licences.clone(),
+                today: Some(today),
+            };
+            let bound = set.bind(&facts)?;
+            let guards = BoundGuards { set: &set, bound: &bound };
+            let now = case::Now { at: at.clone(), calendar: &self.calendar };
+            let decided = case::decide(&flow, &case.state, command, actor, &now, &guards);
+            let events = match decided {
+                Ok(events) => events,
+                // The refusal may come from a stale state: decide again on the stored one.
+                Err(_) if from_cache => {
+                    self.cases.remove(case_id);
+                    continue;
+                }
+                Err(refused) => return Err(refused.into()),
+            };
+            let mut state = case.state.clone();
+            events.iter().for_each(|e| state.apply(e));
+            let written =
+                self.write(&state, &events, case.state.version, None, key, &request_hash, state.clone()).await;
+            match written {
+                Ok(answer) => {
+                    self.cases.put(CachedCase { state: answer.clone(), facts: Arc::clone(&case.facts) });
+                    return Ok(answer);
+                }
+                Err(EngineError::Store(StoreError::Conflict { .. })) if from_cache => {
+                    self.cases.remove(case_id);
+                }
+                Err(other) => {
+                    self.cases.remove(case_id);
+                    return Err(other);
+                }
             }
         }
-        let flow = self.flow(&stored.state.version_id).await?;
-        let set = self.rule_set(&flow)?;
-        let submission: Submission =
-            serde_json::from_value(stored.facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let (at, today) = self.now();
-        let facts = Facts {
-            data: submission.data,
-            materials: submission.materials,
-            licences: submission.licences,
-            today: Some(today),
-        };
-        let bound = set.bind(&facts)?;
-        let guards = BoundGuards { set: &set, bound: &bound };
-        let now = case::Now { at: at.clone(), calendar: &self.calendar };
-        let events = case::decide(&flow, &stored.state, command, actor, &now, &guards)?;
-        let mut state = stored.state.clone();
-        events.iter().for_each(|e| state.apply(e));
-        self.write(&state.clone(), &events, stored.state.version, None, key, &request_hash, state).await
+    }
+
+    /// A case as stored, with its facts parsed.
+    async fn load_case(&self, case_id: &str) -> Result<CachedCase, EngineError> {
+        let stored = self.store.case(case_id).await?.ok_or_else(|| EngineError::UnknownCase(case_id.to_string()))?;
+        let facts: Submission = serde_json::from_value(stored.facts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(CachedCase { state: stored.state, facts: Arc::new(facts) })
     }
 
     /// Fires the timers due by now (warnings, 容缺 deadlines), also those that fell due while
@@ -288,6 +387,7 @@ impl<S: Store> Engine<S> {
                     idempotency: None,
                 })
                 .await;
+            self.cases.remove(&case_id);
             match written {
                 Ok(()) => fired += events.len(),
                 // Another engine (or a command) moved the case first: the next tick sees it.
@@ -404,21 +504,37 @@ impl<S: Store> Subscription<'_, S> {
     }
 }
 
-/// The eligibility rules checked at submission: the process's, and those of the items not
-/// behind a condition (an item in a branch is checked only if its branch is taken).
-fn eligibility_rules(flow: &CompiledFlow) -> Vec<RuleKey> {
-    fn unconditional<'f>(flow: &'f Flow, out: &mut Vec<&'f str>) {
+/// The eligibility rules checked at submission: the process's, and those of every item the
+/// case will run. A branch's guard reads only the facts, which a case keeps from its
+/// submission on, so the branch it takes is known now and its items are checked now too.
+fn eligibility_rules(flow: &CompiledFlow, guards: &dyn case::Guards) -> Result<Vec<RuleKey>, String> {
+    fn reached<'f>(flow: &'f Flow, guards: &dyn case::Guards, out: &mut Vec<&'f str>) -> Result<(), String> {
         match flow {
             Flow::Item(name) => out.push(name),
-            Flow::End | Flow::Choice { .. } => {}
-            Flow::Sequence(nodes) | Flow::Parallel(nodes) => nodes.iter().for_each(|n| unconditional(n, out)),
+            Flow::End => {}
+            Flow::Sequence(nodes) | Flow::Parallel(nodes) => {
+                for node in nodes {
+                    reached(node, guards, out)?;
+                }
+            }
+            Flow::Choice { branches, otherwise } => {
+                for (guard, branch) in branches {
+                    if guards.holds(&guard.source)? {
+                        return reached(branch, guards, out);
+                    }
+                }
+                if let Some(branch) = otherwise {
+                    reached(branch, guards, out)?;
+                }
+            }
         }
+        Ok(())
     }
     let mut items = Vec::new();
-    unconditional(&flow.process.flow, &mut items);
-    std::iter::once(RuleKey::ProcessEligibility)
+    reached(&flow.process.flow, guards, &mut items)?;
+    Ok(std::iter::once(RuleKey::ProcessEligibility)
         .chain(items.into_iter().map(|i| RuleKey::ItemEligibility(i.to_string())))
-        .collect()
+        .collect())
 }
 
 /// Guards evaluated on a case's bound facts.

@@ -12,7 +12,7 @@ use sqlx::{ConnectOptions, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::case::{CaseState, Event};
-use crate::store::{Append, QueuedTask, Store, StoreError, StoredCase};
+use crate::store::{Append, QueuedTask, Store, StoreError, StoredCase, TokenRecord};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -189,6 +189,12 @@ impl Write {
 }
 
 /// The writer: takes every write waiting, commits them in one transaction, answers each.
+///
+/// The writes of a batch that carry no idempotency key, one per case, are checked and applied
+/// together: one statement for all their version checks, one for all their events, and so on
+/// (a statement is a round trip to SQLite's thread, which is what limits throughput). The
+/// others — a write with a key, which needs a savepoint, or a second write to a case already
+/// in the batch — follow one by one, in the same transaction, and see the writes before them.
 async fn writer(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<(Write, oneshot::Sender<Result<(), StoreError>>)>,
@@ -201,7 +207,6 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        let mut results = Vec::with_capacity(batch.len());
         let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await;
         if let Err(e) = began {
             for (_, reply) in batch {
@@ -209,10 +214,33 @@ async fn writer(
             }
             continue;
         }
-        // A write without a savepoint that fails after its version check has written part of
-        // itself: then nothing of the batch may be committed.
-        let mut poisoned = None;
-        for (write, _) in &batch {
+        let mut together = Vec::new();
+        let mut one_by_one = Vec::new();
+        let mut cases = std::collections::HashSet::new();
+        for (index, (write, _)) in batch.iter().enumerate() {
+            if write.idempotency.is_none() && cases.insert(write.case_id.as_str()) {
+                together.push(index);
+            } else {
+                one_by_one.push(index);
+            }
+        }
+        let mut results: Vec<Option<Result<(), StoreError>>> = (0..batch.len()).map(|_| None).collect();
+        // A failure after a version check has written part of the batch: then nothing of it
+        // may be committed.
+        let mut poisoned = match apply_together(&mut conn, &batch, &together).await {
+            Ok(outcomes) => {
+                for (index, outcome) in together.iter().zip(outcomes) {
+                    results[*index] = Some(outcome);
+                }
+                None
+            }
+            Err(error) => Some(error.to_string()),
+        };
+        for index in one_by_one {
+            if poisoned.is_some() {
+                break;
+            }
+            let write = &batch[index].0;
             let guarded = write.idempotency.is_some();
             if guarded {
                 let _ = sqlx::query("SAVEPOINT one").execute(&mut conn).await;
@@ -227,7 +255,7 @@ async fn writer(
             if let (false, Err(error @ StoreError::Database(_))) = (guarded, &result) {
                 poisoned = Some(error.to_string());
             }
-            results.push(result);
+            results[index] = Some(result);
         }
         if let Some(reason) = poisoned {
             let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
@@ -239,7 +267,7 @@ async fn writer(
         match sqlx::query("COMMIT").execute(&mut conn).await {
             Ok(_) => {
                 for ((_, reply), result) in batch.into_iter().zip(results) {
-                    let _ = reply.send(result);
+                    let _ = reply.send(result.unwrap_or(Err(StoreError::Database("not written".into()))));
                 }
             }
             Err(e) => {
@@ -248,6 +276,159 @@ async fn writer(
                     let _ = reply.send(Err(db_ref(&e)));
                 }
             }
+        }
+    }
+}
+
+/// Checks and applies the writes at `indices` (no idempotency key, one per case) with one
+/// statement per table: each write's outcome, or a database error that poisons the batch.
+async fn apply_together(
+    conn: &mut SqliteConnection,
+    batch: &[(Write, oneshot::Sender<Result<(), StoreError>>)],
+    indices: &[usize],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    if indices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let writes: Vec<&Write> = indices.iter().map(|&i| &batch[i].0).collect();
+    let json = |value: &dyn erased::Json| value.to_json();
+    // 1. The version checks: new cases inserted unless they exist, others updated at their
+    //    expected version. RETURNING says which went through.
+    let new: Vec<_> = writes
+        .iter()
+        .filter(|w| w.expected_version == 0)
+        .map(|w| {
+            (
+                &w.case_id,
+                &w.flow_version,
+                w.version,
+                &w.status,
+                &w.state,
+                w.facts.as_deref().unwrap_or("null"),
+                &w.updated_at,
+            )
+        })
+        .collect();
+    let mut written = std::collections::HashSet::new();
+    if !new.is_empty() {
+        let rows = sqlx::query(
+            "INSERT INTO cases (id, flow_version, version, status, state, facts, updated_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 \
+             FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(json(&new)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        written.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+    }
+    let updated: Vec<_> = writes
+        .iter()
+        .filter(|w| w.expected_version > 0)
+        .map(|w| (&w.case_id, w.expected_version, w.version, &w.status, &w.state, &w.updated_at))
+        .collect();
+    if !updated.is_empty() {
+        let rows = sqlx::query(
+            "UPDATE cases SET version = u.value ->> 2, status = u.value ->> 3, state = u.value ->> 4, \
+             updated_at = u.value ->> 5 FROM json_each(?) AS u \
+             WHERE cases.id = u.value ->> 0 AND cases.version = u.value ->> 1 RETURNING cases.id",
+        )
+        .bind(json(&updated)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        written.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+    }
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for write in &writes {
+        if written.contains(&write.case_id) {
+            outcomes.push(Ok(()));
+            continue;
+        }
+        let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = ?")
+            .bind(&write.case_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+        outcomes.push(Err(StoreError::Conflict {
+            expected: write.expected_version as u64,
+            actual: actual.unwrap_or(0) as u64,
+        }));
+    }
+    let applied: Vec<&Write> = writes.iter().copied().filter(|w| written.contains(&w.case_id)).collect();
+    if applied.is_empty() {
+        return Ok(outcomes);
+    }
+    // 2. Events, task rows and timer rows of every write that went through.
+    let events: Vec<(&str, i64, &str)> = applied
+        .iter()
+        .flat_map(|w| {
+            w.events
+                .iter()
+                .enumerate()
+                .map(|(i, body)| (w.case_id.as_str(), w.expected_version + i as i64 + 1, body.as_str()))
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO events (case_id, seq, body) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+    )
+    .bind(json(&events)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let existing: Vec<&str> = applied.iter().filter(|w| w.expected_version > 0).map(|w| w.case_id.as_str()).collect();
+    if !existing.is_empty() {
+        let ids = json(&existing)?;
+        for statement in [
+            "DELETE FROM tasks WHERE case_id IN (SELECT value FROM json_each(?))",
+            "DELETE FROM timers WHERE case_id IN (SELECT value FROM json_each(?))",
+        ] {
+            sqlx::query(statement).bind(&ids).execute(&mut *conn).await.map_err(db)?;
+        }
+    }
+    let tasks: Vec<_> = applied
+        .iter()
+        .flat_map(|w| {
+            w.tasks
+                .iter()
+                .map(move |(node, department, item, step, since)| (&w.case_id, node, department, item, step, since))
+        })
+        .collect();
+    if !tasks.is_empty() {
+        sqlx::query(
+            "INSERT INTO tasks (case_id, node, department, item, step, since) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
+        )
+        .bind(json(&tasks)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    let timers: Vec<_> =
+        applied.iter().flat_map(|w| w.timers.iter().map(move |(name, due)| (&w.case_id, name, due))).collect();
+    if !timers.is_empty() {
+        sqlx::query(
+            "INSERT INTO timers (case_id, name, due_at) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+        )
+        .bind(json(&timers)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(outcomes)
+}
+
+/// Rows of a bulk statement as one JSON text, read back with `json_each`.
+mod erased {
+    use crate::store::StoreError;
+
+    pub trait Json {
+        fn to_json(&self) -> Result<String, StoreError>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Result<String, StoreError> {
+            serde_json::to_string(self).map_err(|e| StoreError::Corrupt(e.to_string()))
         }
     }
 }
@@ -384,25 +565,28 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn add_token(&self, digest: &str, role: &str, department: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO tokens (digest, role, department, created_at) VALUES (?, ?, ?, ?)")
-            .bind(digest)
-            .bind(role)
-            .bind(department)
-            .bind(chrono::Utc::now().to_rfc3339())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+    async fn add_token(&self, digest: &str, token: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO tokens (digest, role, department, officer, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(digest)
+        .bind(&token.role)
+        .bind(&token.department)
+        .bind(&token.officer)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         Ok(())
     }
 
-    async fn token(&self, digest: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let row = sqlx::query("SELECT role, department FROM tokens WHERE digest = ?")
+    async fn token(&self, digest: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT role, department, officer FROM tokens WHERE digest = ?")
             .bind(digest)
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        Ok(row.map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1))))
+        Ok(row.map(|r| TokenRecord { role: r.get(0), department: r.get(1), officer: r.get(2) }))
     }
 
     async fn due_timers(&self, now: &str, limit: u32) -> Result<Vec<String>, StoreError> {

@@ -57,6 +57,15 @@ pub struct QueuedTask {
     pub since: String,
 }
 
+/// Whom an API token stands for: a role, and for officers their department and, when known,
+/// the officer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub role: String,
+    pub department: Option<String>,
+    pub officer: Option<String>,
+}
+
 pub trait Store: Send + Sync {
     /// Stores a compiled flow; `false` when that version was already there.
     fn deploy(&self, flow: &CompiledFlow) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -77,15 +86,10 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(i64, String, Event)>, StoreError>> + Send;
     fn tasks(&self, department: &str) -> impl Future<Output = Result<Vec<QueuedTask>, StoreError>> + Send;
-    /// Stores an API token's digest with its role and department.
-    fn add_token(
-        &self,
-        digest: &str,
-        role: &str,
-        department: Option<&str>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The role and department of a token digest.
-    fn token(&self, digest: &str) -> impl Future<Output = Result<Option<(String, Option<String>)>, StoreError>> + Send;
+    /// Stores an API token's digest with whom it stands for.
+    fn add_token(&self, digest: &str, token: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whom a token digest stands for.
+    fn token(&self, digest: &str) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
     /// Cases with a timer due at or before `now` (RFC 3339), soonest first.
     fn due_timers(&self, now: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use engine::case::Level;
-use engine::{Actor, CaseState, Command, EventKind, Status, Submission, Submitted};
+use engine::{Actor, CaseState, Command, CommandError, EngineError, EventKind, Status, Submission, Submitted};
 use serde_json::json;
 use support::{at, setup, Setup};
 
@@ -22,6 +22,10 @@ item registration "企业设立登记" {
   handling       promised
   promised_limit 1 workday
   supplement     pauses_clock
+  materials {
+    住所使用证明 "住所使用证明" tolerated
+    章程         "公司章程"
+  }
 }
 
 item seal "印章刻制备案" {
@@ -56,7 +60,7 @@ fn due(case: &CaseState, scope: &str) -> (String, Option<String>) {
 }
 
 fn samr() -> Actor {
-    Actor::Officer("samr".into())
+    Actor::department("samr")
 }
 
 async fn warnings(setup: &Setup, id: &str) -> Vec<(String, Level)> {
@@ -157,7 +161,7 @@ async fn special_procedures_are_excluded_and_extensions_add_working_days() {
     let extend = Command::Extend { days: 2, approval: "局长审批 2026-101".into() };
     let extended = setup.engine.act(&case.id, &extend, &samr(), None, None).await.expect("extends");
     assert_eq!(due(&extended, "process").0, "2026-10-20");
-    let stranger = setup.engine.act(&case.id, &extend, &Actor::Officer("psb".into()), None, None).await;
+    let stranger = setup.engine.act(&case.id, &extend, &Actor::department("psb"), None, None).await;
     assert!(stranger.is_err(), "only a department handling the case may extend it");
 }
 
@@ -173,6 +177,17 @@ async fn tolerated_materials_missed_end_the_case_and_met_ones_do_not() {
     };
 
     let missed = submit(&setup).await;
+    let not_tolerable = Command::Tolerate {
+        item: "registration".into(),
+        step: "accept".into(),
+        materials: vec!["章程".into()],
+        days: 2,
+    };
+    let refused = setup.engine.act(&missed.id, &not_tolerable, &samr(), None, None).await;
+    assert!(
+        matches!(refused, Err(EngineError::Command(CommandError::NotTolerable { .. }))),
+        "only materials marked `tolerated` may be missing: {refused:?}"
+    );
     let accepted = setup.engine.act(&missed.id, &tolerate, &samr(), None, None).await.expect("tolerates");
     assert_eq!(accepted.tolerated, Some((vec!["住所使用证明".to_string()], "2026-10-09".to_string())));
     assert_eq!(accepted.tasks.values().next().map(|t| t.step.as_str()), Some("review"), "the case goes on");

@@ -85,8 +85,8 @@ async fn start(name: &str) -> Api {
     let store = setup.engine.store();
     let admin = create_token(store, &Role::Admin).await.expect("token");
     let platform = create_token(store, &Role::Platform).await.expect("token");
-    let samr = create_token(store, &Role::Officer("samr".into())).await.expect("token");
-    let psb = create_token(store, &Role::Officer("psb".into())).await.expect("token");
+    let samr = create_token(store, &Role::Officer { department: "samr".into(), officer: None }).await.expect("token");
+    let psb = create_token(store, &Role::Officer { department: "psb".into(), officer: None }).await.expect("token");
     let supervisor = create_token(store, &Role::Supervisor).await.expect("token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let base = format!("http://{}", listener.local_addr().expect("address"));

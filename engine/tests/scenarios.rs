@@ -74,7 +74,7 @@ async fn submit(engine: &Engine<SqliteStore>, age: i64, employees: i64) -> CaseS
 }
 
 fn officer(department: &str) -> Actor {
-    Actor::Officer(department.into())
+    Actor::department(department)
 }
 
 fn complete(item: &str, step: &str) -> Command {

@@ -234,6 +234,16 @@ impl RuleSet {
                 self.schemas.iter().find(|s| &s.name == name).ok_or(FactError::Unknown { path: name.clone() })?;
             context.add_variable_from_value(name.clone(), facts::record(name, value, &schema.fields)?);
         }
+        // A schema the applicant gave nothing for is an empty record, so that `has(x.field)`
+        // answers false instead of failing on an unknown name.
+        for schema in &self.schemas {
+            if !facts.data.contains_key(&schema.name) {
+                context.add_variable_from_value(
+                    schema.name.clone(),
+                    facts::record(&schema.name, &serde_json::json!({}), &[])?,
+                );
+            }
+        }
         context.add_variable_from_value("materials", facts::strings(&facts.materials));
         context.add_variable_from_value("licences", facts::strings(&facts.licences));
         if let Some(today) = facts.today {

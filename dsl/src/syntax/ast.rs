@@ -218,6 +218,8 @@ impl TypeExpr {
 pub struct Item {
     pub name: Ident,
     pub title: Text,
+    /// `extends base`: a variant that starts from `base` and gives only what differs.
+    pub base: Option<Ident>,
     pub fields: Vec<ItemField>,
     pub span: Span,
 }
@@ -342,6 +344,8 @@ pub enum StepAttr {
 pub struct Process {
     pub name: Ident,
     pub title: Text,
+    /// `extends base`: a variant of another process.
+    pub base: Option<Ident>,
     pub fields: Vec<ProcessField>,
     pub span: Span,
 }
@@ -362,6 +366,11 @@ pub enum ProcessFieldKind {
     Eligible(EligibilityRule),
     Flow(Sequence),
     Warn(Vec<WarnRule>),
+    /// `replace a with b` (variants only): `b` runs where the base runs `a`.
+    Replace {
+        item: Ident,
+        with: Ident,
+    },
 }
 
 impl ProcessFieldKind {
@@ -374,6 +383,7 @@ impl ProcessFieldKind {
             ProcessFieldKind::Eligible(_) => "eligible",
             ProcessFieldKind::Flow(_) => "flow",
             ProcessFieldKind::Warn(_) => "warn",
+            ProcessFieldKind::Replace { .. } => "replace",
         }
     }
 }

@@ -349,6 +349,9 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::k_window => "`window`",
         Rule::k_if => "`if`",
         Rule::k_free => "`free`",
+        Rule::extends | Rule::k_extends => "`extends`",
+        Rule::p_replace | Rule::k_replace => "`replace`",
+        Rule::k_with => "`with`",
         _ => return None,
     })
 }
@@ -368,7 +371,7 @@ fn describe_expected(positives: &[Rule]) -> String {
         let name = if item_fields > 3 && group.starts_with("i_") {
             "an item field (code, department, type, handling, legal_limit, promised_limit, visits, fee, basis, online, supplement, eligible, materials, steps, produces)"
         } else if process_fields > 3 && group.starts_with("p_") {
-            "a process field (code, window, sla, visits, eligible, flow, warn)"
+            "a process field (code, window, sla, visits, eligible, flow, warn, replace)"
         } else if material_attrs > 3 && group.starts_with("m_") {
             "a material attribute (from, when, tolerated, promise, optional, copies, paper, electronic)"
         } else {
@@ -459,17 +462,27 @@ impl Builder {
             Rule::item => {
                 let name = self.ident(inner.next().expect("grammar: name"));
                 let title = self.text(inner.next().expect("grammar: title"));
+                let mut inner = inner.peekable();
+                let base = self.extends(&mut inner);
                 let fields = inner.map(|f| self.item_field(f)).collect();
-                Decl::Item(Item { name, title, fields, span })
+                Decl::Item(Item { name, title, base, fields, span })
             }
             Rule::process => {
                 let name = self.ident(inner.next().expect("grammar: name"));
                 let title = self.text(inner.next().expect("grammar: title"));
+                let mut inner = inner.peekable();
+                let base = self.extends(&mut inner);
                 let fields = inner.map(|f| self.process_field(f)).collect();
-                Decl::Process(Process { name, title, fields, span })
+                Decl::Process(Process { name, title, base, fields, span })
             }
             other => unreachable!("grammar: declaration {other:?}"),
         }
+    }
+
+    /// The `extends base` clause of a declaration, if it has one.
+    fn extends<'i>(&self, inner: &mut std::iter::Peekable<impl Iterator<Item = Pair<'i, Rule>>>) -> Option<Ident> {
+        let clause = inner.next_if(|p| p.as_rule() == Rule::extends)?;
+        children(clause).next().map(|base| self.ident(base))
     }
 
     fn record(&self, pair: Pair<Rule>) -> Vec<Field> {
@@ -650,6 +663,10 @@ impl Builder {
             }
             Rule::p_flow => ProcessFieldKind::Flow(self.sequence(next())),
             Rule::p_warn => ProcessFieldKind::Warn(inner.map(|w| self.warn_rule(w)).collect()),
+            Rule::p_replace => {
+                let item = self.ident(next());
+                ProcessFieldKind::Replace { item, with: self.ident(next()) }
+            }
             other => unreachable!("grammar: process field {other:?}"),
         };
         let keyword = self.keyword_span(&whole, kind.keyword());
@@ -763,6 +780,9 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::k_window
             | Rule::k_if
             | Rule::k_free
+            | Rule::k_extends
+            | Rule::k_replace
+            | Rule::k_with
     )
 }
 
