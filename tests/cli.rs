@@ -231,3 +231,62 @@ fn cases_can_be_deployed_submitted_acted_on_and_read_from_the_command_line() {
     assert!(text(&malformed.stderr).contains("not a command"), "{}", text(&malformed.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stdlib_lists_checks_reports_and_tests_its_processes() {
+    let list = onetrip(&["stdlib", "list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let listed = text(&list.stdout);
+    assert!(listed.lines().count() >= 10, "{listed}");
+    assert!(listed.contains("newborn") && listed.contains("新生儿出生一件事"), "{listed}");
+
+    let check = onetrip(&["stdlib", "check"]);
+    assert!(check.status.success() && check.stderr.is_empty(), "{}", text(&check.stderr));
+
+    let report = onetrip(&["stdlib", "report"]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    insta::assert_snapshot!("stdlib_report", text(&report.stdout));
+
+    let test = onetrip(&["stdlib", "test"]);
+    let out = text(&test.stdout);
+    assert!(test.status.success(), "{out}");
+    assert!(!out.contains("FAILED") && out.contains(" passed, 0 failed"), "{out}");
+
+    let show = onetrip(&["stdlib", "show", "newborn"]);
+    assert!(text(&show.stdout).contains("process newborn"), "{}", text(&show.stderr));
+    let unknown = onetrip(&["stdlib", "report", "no_such_process"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no process `no_such_process`"), "{}", text(&unknown.stderr));
+}
+
+#[test]
+fn a_province_variant_imports_the_stdlib_and_changes_what_differs() {
+    let file = "examples/province-variant/start_business.flow";
+    let check = onetrip(&["check", file]);
+    assert!(check.status.success() && check.stderr.is_empty(), "{}", text(&check.stderr));
+    let report = onetrip(&["report", "sl_start_business", file, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).expect("json");
+    let national = onetrip(&["stdlib", "report", "start_business", "--format", "json"]);
+    let national: serde_json::Value = serde_json::from_slice(&national.stdout).expect("json");
+    // 2 working days instead of 1, the SLA 3, one material and one department (供电) more.
+    assert_eq!((report["days"].as_u64(), report["sla"].as_u64()), (Some(2), Some(3)), "{report}");
+    assert_eq!(national["days"].as_u64(), Some(1));
+    let count = |r: &serde_json::Value, key: &str| r[key].as_array().map_or(0, Vec::len);
+    assert_eq!(count(&report, "departments"), count(&national, "departments") + 1);
+    assert_eq!(report["materials_asked"].as_u64(), national["materials_asked"].as_u64().map(|n| n + 2));
+    assert_eq!(report["critical_path"][0][0], "sl_company_registration");
+}
+
+#[test]
+fn test_runs_scenario_files_and_says_what_did_not_happen() {
+    let out = onetrip(&["test", "--flows", PROCESS_FILE, "tests/scenarios/start_business_wrong.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAILED  tests/scenarios/start_business_wrong.json"), "{stdout}");
+    assert!(stdout.contains("status: expected Completed, got Open"), "{stdout}");
+    assert!(stdout.contains("deadline `company_registration`: expected 2026-10-09, got 2026-10-08"), "{stdout}");
+    assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
+    let broken = onetrip(&["test", "--flows", PROCESS_FILE, "Cargo.toml"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(text(&broken.stdout).contains("not a scenario"), "{}", text(&broken.stdout));
+}

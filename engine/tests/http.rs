@@ -38,6 +38,8 @@ struct Api {
     samr: String,
     psb: String,
     supervisor: String,
+    /// An officer of samr known by name: tasks handed to `li` (转办) are theirs alone.
+    samr_li: String,
 }
 
 impl Api {
@@ -88,10 +90,13 @@ async fn start(name: &str) -> Api {
     let samr = create_token(store, &Role::Officer { department: "samr".into(), officer: None }).await.expect("token");
     let psb = create_token(store, &Role::Officer { department: "psb".into(), officer: None }).await.expect("token");
     let supervisor = create_token(store, &Role::Supervisor).await.expect("token");
+    let samr_li = create_token(store, &Role::Officer { department: "samr".into(), officer: Some("li".into()) })
+        .await
+        .expect("token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(engine::http::serve(setup.engine, listener, Duration::from_secs(60)));
-    Api { base, client: Client::new(), admin, platform, samr, psb, supervisor }
+    Api { base, client: Client::new(), admin, platform, samr, psb, supervisor, samr_li }
 }
 
 #[tokio::test]
@@ -238,4 +243,84 @@ async fn bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing() {
     assert!(after_first > before);
     let (status, _) = api.post(&api.admin, "/cases", &json!({"flow": "p", "data": {}})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "an admin token does not submit cases");
+}
+
+/// 转办 over HTTP: a task handed to officer `li` can then be moved by li's token only.
+#[tokio::test]
+async fn a_transferred_task_is_the_named_officers_alone() {
+    let api = start("http-transfer").await;
+    let case = api.submit().await;
+    let path = format!("/cases/{case}/commands");
+    let transfer =
+        json!({"command": "transfer", "item": "registration", "step": "accept", "to": "li", "reason": "熟悉该类企业"});
+    let (status, body) = api.post(&api.samr, &path, &transfer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tasks"][0][1]["assignee"], "li");
+    let accept = json!({"command": "complete", "item": "registration", "step": "accept"});
+    let (status, body) = api.post(&api.samr, &path, &accept).await;
+    assert_eq!((status, body["reason"].as_str()), (StatusCode::CONFLICT, Some("assigned_to_other")), "{body}");
+    let (status, body) = api.post(&api.samr_li, &path, &accept).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tasks"][0][1]["step"], "review");
+    assert!(body["tasks"][0][1].get("assignee").is_none(), "the next step is the department's again: {body}");
+}
+
+/// The event stream (SSE): every event with its position as `id`, and a reconnection with
+/// `Last-Event-ID` resumes right after it.
+#[tokio::test]
+async fn the_event_stream_resumes_after_the_last_event_seen() {
+    let api = start("http-sse").await;
+    let case = api.submit().await;
+    let stream = |last: Option<i64>| {
+        let mut request = api.client.get(format!("{}/events/stream", api.base)).bearer_auth(&api.supervisor);
+        if let Some(last) = last {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        request.send()
+    };
+    let (status, _) = api.get(&api.samr, "/events/stream").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "officers do not follow every case");
+
+    /// Reads SSE frames until `count` events came: their ids and data.
+    async fn read(mut response: reqwest::Response, count: usize) -> Vec<(i64, Value)> {
+        let mut text = String::new();
+        let mut events = Vec::new();
+        while events.len() < count {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+                .await
+                .expect("an event within 10 s")
+                .expect("reads")
+                .expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\n\n") {
+                let frame: String = text.drain(..end + 2).collect();
+                let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+                if let (Some(id), Some(data)) = (field("id:"), field("data:")) {
+                    events.push((id.parse().expect("numeric id"), serde_json::from_str(&data).expect("json data")));
+                }
+            }
+        }
+        events
+    }
+
+    let first = stream(None).await.expect("connects");
+    assert_eq!(first.headers()["content-type"], "text/event-stream");
+    let submitted = read(first, 3).await;
+    assert_eq!(submitted[0].1["event"]["type"], "submitted");
+    assert!(submitted.iter().all(|(_, data)| data["case_id"] == case.as_str()));
+    let last_seen = submitted[1].0;
+    let (status, _) = api
+        .post(
+            &api.samr,
+            &format!("/cases/{case}/commands"),
+            &json!({"command": "complete", "item": "registration", "step": "accept"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let resumed = read(stream(Some(last_seen)).await.expect("reconnects"), 2).await;
+    assert_eq!(resumed[0].0, last_seen + 1, "nothing missed, nothing repeated");
+    assert_eq!(resumed[0].1, submitted[2].1);
+
+    let (status, body) = api.get(&api.supervisor, "/events/stream?after=x").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
 }
