@@ -77,115 +77,6 @@ impl Write {
                 .map(|i| (i.key.to_string(), i.request_hash.to_string(), i.response.to_string())),
         })
     }
-
-    /// Checks the version and writes, inside the writer's open transaction.
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        if self.expected_version == 0 {
-            let inserted = sqlx::query(
-                "INSERT OR IGNORE INTO cases (id, flow_version, version, status, state, facts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&self.case_id)
-            .bind(&self.flow_version)
-            .bind(self.version)
-            .bind(&self.status)
-            .bind(&self.state)
-            .bind(self.facts.as_deref().unwrap_or("null"))
-            .bind(&self.updated_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            if inserted.rows_affected() != 1 {
-                return Err(StoreError::Conflict { expected: 0, actual: 1 });
-            }
-        } else {
-            let updated = sqlx::query(
-                "UPDATE cases SET version = ?, status = ?, state = ?, updated_at = ? WHERE id = ? AND version = ?",
-            )
-            .bind(self.version)
-            .bind(&self.status)
-            .bind(&self.state)
-            .bind(&self.updated_at)
-            .bind(&self.case_id)
-            .bind(self.expected_version)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            if updated.rows_affected() != 1 {
-                let actual: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = ?")
-                    .bind(&self.case_id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                return Err(StoreError::Conflict {
-                    expected: self.expected_version as u64,
-                    actual: actual.unwrap_or(0) as u64,
-                });
-            }
-        }
-        // The version check above wrote nothing when it failed; from here on only an
-        // idempotency key taken meanwhile can refuse the write, and the writer runs a write with
-        // a key inside a savepoint so that the refusal leaves nothing behind.
-        if let Some((key, hash, response)) = &self.idempotency {
-            let inserted =
-                sqlx::query("INSERT OR IGNORE INTO idempotency (key, request_hash, response) VALUES (?, ?, ?)")
-                    .bind(key)
-                    .bind(hash)
-                    .bind(response)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-            if inserted.rows_affected() != 1 {
-                return Err(StoreError::KeyReused);
-            }
-        }
-        // One statement each for the events, the task rows and the timer rows.
-        let events = serde_json::to_string(&self.events).map_err(corrupt)?;
-        sqlx::query("INSERT INTO events (case_id, seq, body) SELECT ?, ? + key + 1, value FROM json_each(?)")
-            .bind(&self.case_id)
-            .bind(self.expected_version)
-            .bind(events)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-        if self.expected_version > 0 {
-            sqlx::query("DELETE FROM tasks WHERE case_id = ?")
-                .bind(&self.case_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-        }
-        if !self.tasks.is_empty() {
-            let tasks = serde_json::to_string(&self.tasks).map_err(corrupt)?;
-            sqlx::query(
-                "INSERT INTO tasks (case_id, node, department, item, step, since) \
-                 SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)",
-            )
-            .bind(&self.case_id)
-            .bind(tasks)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-        }
-        if self.expected_version > 0 {
-            sqlx::query("DELETE FROM timers WHERE case_id = ?")
-                .bind(&self.case_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-        }
-        if !self.timers.is_empty() {
-            let timers = serde_json::to_string(&self.timers).map_err(corrupt)?;
-            sqlx::query(
-                "INSERT INTO timers (case_id, name, due_at) SELECT ?, value ->> 0, value ->> 1 FROM json_each(?)",
-            )
-            .bind(&self.case_id)
-            .bind(timers)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-        }
-        Ok(())
-    }
 }
 
 /// The writer: takes every write waiting, commits them in one transaction, answers each.
@@ -245,7 +136,7 @@ async fn writer(
             if guarded {
                 let _ = sqlx::query("SAVEPOINT one").execute(&mut conn).await;
             }
-            let result = write.apply(&mut conn).await;
+            let result = apply_one(&mut conn, &batch, index).await;
             if guarded {
                 if result.is_err() {
                     let _ = sqlx::query("ROLLBACK TO one").execute(&mut conn).await;
@@ -280,8 +171,31 @@ async fn writer(
     }
 }
 
-/// Checks and applies the writes at `indices` (no idempotency key, one per case) with one
-/// statement per table: each write's outcome, or a database error that poisons the batch.
+/// Checks and applies one write, and records its idempotency key: a key taken meanwhile
+/// refuses it (the caller runs it in a savepoint, so the refusal leaves nothing behind).
+async fn apply_one(
+    conn: &mut SqliteConnection,
+    batch: &[(Write, oneshot::Sender<Result<(), StoreError>>)],
+    index: usize,
+) -> Result<(), StoreError> {
+    apply_together(conn, batch, &[index]).await?.pop().unwrap_or(Ok(()))?;
+    let Some((key, hash, response)) = &batch[index].0.idempotency else { return Ok(()) };
+    let inserted = sqlx::query("INSERT OR IGNORE INTO idempotency (key, request_hash, response) VALUES (?, ?, ?)")
+        .bind(key)
+        .bind(hash)
+        .bind(response)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    if inserted.rows_affected() != 1 {
+        return Err(StoreError::KeyReused);
+    }
+    Ok(())
+}
+
+/// Checks and applies the writes at `indices` (one per case) with one
+/// statement per table: each write's outcome (a failed version check writes nothing), or a
+/// database error that poisons the batch.
 async fn apply_together(
     conn: &mut SqliteConnection,
     batch: &[(Write, oneshot::Sender<Result<(), StoreError>>)],
@@ -291,7 +205,6 @@ async fn apply_together(
         return Ok(Vec::new());
     }
     let writes: Vec<&Write> = indices.iter().map(|&i| &batch[i].0).collect();
-    let json = |value: &dyn erased::Json| value.to_json();
     // 1. The version checks: new cases inserted unless they exist, others updated at their
     //    expected version. RETURNING says which went through.
     let new: Vec<_> = writes
@@ -419,18 +332,8 @@ async fn apply_together(
 }
 
 /// Rows of a bulk statement as one JSON text, read back with `json_each`.
-mod erased {
-    use crate::store::StoreError;
-
-    pub trait Json {
-        fn to_json(&self) -> Result<String, StoreError>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Result<String, StoreError> {
-            serde_json::to_string(self).map_err(|e| StoreError::Corrupt(e.to_string()))
-        }
-    }
+fn json<T: serde::Serialize + ?Sized>(rows: &T) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(corrupt)
 }
 
 fn db_ref(error: &sqlx::Error) -> StoreError {

@@ -260,3 +260,30 @@ async fn dsl_flow(setup: &Setup) -> dsl::CompiledFlow {
     let version = setup.engine.store().latest_version("p").await.expect("reads").expect("deployed");
     setup.engine.store().flow(&version).await.expect("reads").expect("deployed")
 }
+
+#[tokio::test]
+async fn two_racing_commands_on_one_case_apply_once() {
+    let setup = setup("joint-race", FLOW, "p", EVE).await;
+    for _ in 0..20 {
+        let case = submit(&setup, 30, 0).await;
+        let accept = complete("registration", "accept");
+        let samr = Actor::department("samr");
+        let (a, b) = tokio::join!(
+            setup.engine.act(&case.id, &accept, &samr, None, None),
+            setup.engine.act(&case.id, &accept, &samr, None, None)
+        );
+        assert!(a.is_ok() != b.is_ok(), "exactly one of them: {a:?} {b:?}");
+        let refused = if a.is_ok() { b } else { a };
+        assert!(
+            matches!(
+                refused,
+                Err(EngineError::Command(CommandError::NoSuchTask { .. }))
+                    | Err(EngineError::Store(engine::StoreError::Conflict { .. }))
+            ),
+            "{refused:?}"
+        );
+        let history = setup.engine.history(&case.id).await.expect("history");
+        let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
+        assert_eq!(completed, 1);
+    }
+}
