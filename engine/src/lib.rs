@@ -477,7 +477,7 @@ pub struct Subscription<'e, S: Store> {
     buffer: std::collections::VecDeque<FeedItem>,
 }
 
-impl<S: Store> Subscription<'_, S> {
+impl<'e, S: Store> Subscription<'e, S> {
     /// The next event, waiting for one to be written.
     pub async fn next(&mut self) -> Result<FeedItem, EngineError> {
         loop {
@@ -501,6 +501,17 @@ impl<S: Store> Subscription<'_, S> {
     /// The position of the last event returned.
     pub fn position(&self) -> i64 {
         self.after
+    }
+
+    /// The feed as a [`futures_util::Stream`], for stream combinators; it never ends on its own.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<FeedItem, EngineError>> + 'e
+    where
+        S: 'e,
+    {
+        futures_util::stream::unfold(self, |mut subscription| async move {
+            let item = subscription.next().await;
+            Some((item, subscription))
+        })
     }
 }
 

@@ -3,7 +3,8 @@
 mod support;
 
 use engine::{
-    Actor, CaseState, Command, CommandError, Engine, EngineError, EventKind, SqliteStore, Status, Submission, Submitted,
+    Actor, CaseState, Command, CommandError, Engine, EngineError, Event, EventKind, SqliteStore, Status, Submission,
+    Submitted,
 };
 use serde_json::json;
 
@@ -362,4 +363,10 @@ async fn a_subscriber_sees_every_event_in_order_and_resumes_from_its_position() 
         tokio::time::timeout(std::time::Duration::from_secs(5), resumed.next()).await.expect("in time").expect("event");
     assert!(matches!(next.event.kind, EventKind::TaskCompleted { .. }), "{next:?}");
     assert!(next.position > resume_at);
+
+    // The same feed as a Stream.
+    use futures_util::StreamExt;
+    let streamed: Vec<Event> =
+        engine.subscribe(0).into_stream().take(history.len()).map(|item| item.expect("event").event).collect().await;
+    assert_eq!(streamed, history);
 }
