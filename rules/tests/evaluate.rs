@@ -28,6 +28,7 @@ item permit "许可" {
   materials {
     consent "监护人同意书" when applicant.children.exists(c, c.age < 18)
     licence "营业执照"     when has_licence("registration.business_licence") == false
+    income  "收入证明"     when has(applicant.income)
   }
 }
 
@@ -62,7 +63,7 @@ fn adult() -> serde_json::Value {
 fn every_rule_of_the_flow_is_compiled() {
     let set = rule_set();
     let keys: Vec<&RuleKey> = set.keys().collect();
-    assert_eq!(keys.len(), 5, "{keys:?}");
+    assert_eq!(keys.len(), 6, "{keys:?}");
     assert!(set.id(&RuleKey::Guard(0)).is_some());
     assert!(set.id(&RuleKey::MaterialCondition { item: "permit".into(), material: "consent".into() }).is_some());
 }
@@ -199,4 +200,20 @@ fn one_rule_set_serves_many_threads() {
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
     assert_eq!(results, [Ok(false), Ok(false), Ok(false), Ok(true)]);
+}
+
+#[test]
+fn a_schema_given_nothing_is_an_empty_record() {
+    let set = rule_set();
+    let facts = Facts { data: serde_json::Map::new(), materials: vec![], licences: vec![], today: None };
+    let bound = set.bind(&facts).expect("binds");
+    let key = RuleKey::MaterialCondition { item: "permit".into(), material: "income".into() };
+    let id = set.id(&key).expect("compiled");
+    assert_eq!(bound.evaluate(id), Ok(false), "`has` answers, it does not fail on an unknown name");
+    let with_income = set.bind(&facts_with_income()).expect("binds");
+    assert_eq!(with_income.evaluate(id), Ok(true));
+}
+
+fn facts_with_income() -> Facts {
+    facts(adult())
 }
