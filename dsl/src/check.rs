@@ -837,6 +837,7 @@ impl<'a> Checker<'a> {
                     cosign: Vec::new(),
                     next: Vec::new(),
                     back: Vec::new(),
+                    limit: None,
                     location: Location { file, span: name.span },
                 });
                 steps.len() - 1
@@ -904,6 +905,22 @@ impl<'a> Checker<'a> {
                             ast::StepAttr::By(dept) => {
                                 self.resolve(Namespace::Department, dept, file, "department");
                                 steps[i].department = dept.name.clone();
+                            }
+                            ast::StepAttr::Limit(limit) => {
+                                let item_days = item.promised_limit.or(item.legal_limit);
+                                if let Some(days) = item_days.filter(|days| limit.value > *days) {
+                                    self.error(
+                                        Code::InvalidValue,
+                                        Location { file, span: limit.span },
+                                        format!(
+                                            "step `{}` may take {} workdays, longer than its item's {days}",
+                                            step.name, limit.value
+                                        ),
+                                    )
+                                    .label("longer than the item's limit")
+                                    .help("a step's limit (环节时限) is a part of its item's limit");
+                                }
+                                steps[i].limit = Some(limit.value);
                             }
                         }
                     }
@@ -1538,6 +1555,7 @@ fn default_steps(item: &Item) -> Vec<Step> {
             cosign: Vec::new(),
             next: vec![names.get(i + 1).map_or(StepTarget::End, |(n, _)| StepTarget::Step(n.to_string()))],
             back: Vec::new(),
+            limit: None,
             location: item.location,
         })
         .collect()

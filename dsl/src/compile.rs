@@ -46,6 +46,9 @@ pub enum State {
         department: String,
         label: Option<String>,
         cosign: Vec<String>,
+        /// The step's own limit in working days.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     /// The split of a parallel block: every outgoing transition is taken.
     Fork,
@@ -240,6 +243,7 @@ impl GraphBuilder<'_> {
                     department: step.department.clone(),
                     label: step.label.clone(),
                     cosign: step.cosign.clone(),
+                    limit: step.limit,
                 })
             })
             .collect();

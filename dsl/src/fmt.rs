@@ -799,6 +799,7 @@ impl<'a> Printer<'a> {
                                 StepAttr::Back(steps) => format!("back {}", join_names(steps)),
                                 StepAttr::Cosign(departments) => format!("cosign {}", join_names(departments)),
                                 StepAttr::By(department) => format!("by {}", department.name),
+                                StepAttr::Limit(limit) => format!("limit {}", p.duration(limit)),
                             };
                             text.push(' ');
                             text.push_str(&attr);

@@ -61,7 +61,7 @@ fn node_label(flow: &CompiledFlow, state: &State) -> (String, &'static str) {
         State::Fork => ("parallel".into(), "box3d"),
         State::Join { branches } => (format!("join {branches}"), "box3d"),
         State::Choice => ("if".into(), "diamond"),
-        State::Step { item, step, department, label, cosign } => {
+        State::Step { item, step, department, label, cosign, .. } => {
             let item_title = flow.items.iter().find(|i| &i.name == item).map_or(item.as_str(), |i| i.title.as_str());
             let step = label.as_deref().unwrap_or(step);
             let cosign = if cosign.is_empty() { String::new() } else { format!(" +{}", cosign.join(",")) };

@@ -308,6 +308,9 @@ pub struct Step {
     pub next: Vec<StepTarget>,
     /// Earlier steps the case may be returned to (退回).
     pub back: Vec<String>,
+    /// The step's own limit in working days (环节时限), within the item's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
     #[serde(skip)]
     pub location: Location,
 }

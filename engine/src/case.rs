@@ -285,13 +285,16 @@ impl CaseState {
             }
             EventKind::TaskCompleted { node, finishes_item, .. } => {
                 if let Some(task) = self.tasks.remove(node) {
+                    self.finish(&step_scope(&task.item, &task.step), &event.at);
                     if *finishes_item {
-                        self.finish_item(&task.item, &event.at);
+                        self.finish(&task.item, &event.at);
                     }
                 }
             }
             EventKind::Returned { node, .. } => {
-                self.tasks.remove(node);
+                if let Some(task) = self.tasks.remove(node) {
+                    self.finish(&step_scope(&task.item, &task.step), &event.at);
+                }
             }
             EventKind::JoinArrived { join } => *self.joins.entry(*join).or_default() += 1,
             EventKind::Joined { join } => {
@@ -362,8 +365,9 @@ impl CaseState {
             }
             EventKind::Tolerated { node, materials, due, finishes_item } => {
                 if let Some(task) = self.tasks.remove(node) {
+                    self.finish(&step_scope(&task.item, &task.step), &event.at);
                     if *finishes_item {
-                        self.finish_item(&task.item, &event.at);
+                        self.finish(&task.item, &event.at);
                     }
                 }
                 self.tolerated = Some((materials.clone(), due.clone()));
@@ -383,9 +387,9 @@ impl CaseState {
         }
     }
 
-    /// The item's clock stops: it finished on the day of `at`.
-    fn finish_item(&mut self, item: &str, at: &str) {
-        if let Some(deadline) = self.deadlines.get_mut(item) {
+    /// The clock of `scope` (an item, or a step with a limit) stops: it finished on the day of `at`.
+    fn finish(&mut self, scope: &str, at: &str) {
+        if let Some(deadline) = self.deadlines.get_mut(scope) {
             deadline.finished = Some(date_of(at));
         }
     }
@@ -430,6 +434,11 @@ impl CaseState {
         }
         state
     }
+}
+
+/// The clock scope of a step with its own limit: `item/step`.
+pub fn step_scope(item: &str, step: &str) -> String {
+    format!("{item}/{step}")
 }
 
 /// The date (YYYY-MM-DD) of an RFC 3339 instant, in Beijing time.
@@ -1031,7 +1040,7 @@ impl<'a> Run<'a> {
     fn arrive(&mut self, node: NodeIndex) -> Result<(), CommandError> {
         let Some(state) = self.flow.graph.node_weight(node) else { return Ok(()) };
         match state {
-            State::Step { item, step, department, cosign, .. } => {
+            State::Step { item, step, department, cosign, limit, .. } => {
                 let entering = !self.state.deadlines.contains_key(item.as_str());
                 let promised = self
                     .flow
@@ -1042,6 +1051,10 @@ impl<'a> Run<'a> {
                     .map(|i| i.promised_days());
                 if let (true, Some(days)) = (entering, promised) {
                     self.set_deadline(item, days, None)?;
+                }
+                // A step's own limit counts from each time it opens (again after a 退回).
+                if let Some(days) = limit {
+                    self.set_deadline(&step_scope(item, step), *days, None)?;
                 }
                 self.emit(EventKind::TaskOpened {
                     node: node.index() as u32,

@@ -223,3 +223,66 @@ async fn timers_due_while_down_fire_once_after_a_restart() {
     let history = a.history(&case.id).await.expect("history");
     assert_eq!(history.iter().filter(|e| matches!(e.kind, EventKind::WarningRaised { .. })).count(), 3);
 }
+
+const STEP_LIMITS: &str = r#"
+department samr "市场监督管理局"
+schema applicant { name string pii(name)  age int }
+item licence "食品经营许可" {
+  department     samr
+  handling       promised
+  promised_limit 5 workdays
+  steps {
+    accept -> review -> decide
+    review limit 2 workdays back accept
+  }
+}
+process p "联办" {
+  window samr
+  flow   { licence }
+}
+"#;
+
+/// A step's own limit (环节时限) runs from each time the step opens: 2 working days from Wed
+/// 09-30 end on Fri 10-09 (Oct 1-7 off); reopened on Thu 10-08 after a 退回, on Sat 10-10
+/// (a make-up working day). A step done in time raises nothing; one left open turns red.
+#[tokio::test]
+async fn a_step_limit_runs_from_each_opening_of_the_step() {
+    let setup = setup("step-limits", STEP_LIMITS, "p", EVE_OF_NATIONAL_DAY).await;
+    let act = |case: &str, command: Command| {
+        let engine = &setup.engine;
+        let case = case.to_string();
+        async move { engine.act(&case, &command, &samr(), None, None).await.expect("acts") }
+    };
+    let step = |name: &str| Command::Complete { item: "licence".into(), step: name.into(), next: None };
+
+    let late = submit(&setup).await;
+    let opened = act(&late.id, step("accept")).await;
+    assert_eq!(due(&opened, "licence/review").0, "2026-10-09");
+
+    let on_time = submit(&setup).await;
+    act(&on_time.id, step("accept")).await;
+    setup.clock.set(at("2026-10-08T02:00:00Z"));
+    let back = Command::Return { item: "licence".into(), step: "review".into(), to: "accept".into() };
+    let returned = act(&on_time.id, back).await;
+    assert_eq!(returned.deadlines["licence/review"].finished.as_deref(), Some("2026-10-08"));
+    let reopened = act(&on_time.id, step("accept")).await;
+    assert_eq!(due(&reopened, "licence/review").0, "2026-10-10", "counted again from the reopening");
+    assert_eq!(reopened.deadlines["licence/review"].finished, None);
+    let done = act(&on_time.id, step("review")).await;
+    assert_eq!(done.deadlines["licence/review"].finished.as_deref(), Some("2026-10-08"));
+
+    // Mon 10-12: the first case's review is overdue; the second's was done in time.
+    setup.clock.set(at("2026-10-12T02:00:00Z"));
+    setup.engine.tick().await.expect("ticks");
+    let red = |case: &str| {
+        let engine = &setup.engine;
+        let case = case.to_string();
+        async move {
+            engine.history(&case).await.expect("history").iter().any(|e| {
+                matches!(&e.kind, EventKind::WarningRaised { scope, level: Level::Red } if scope == "licence/review")
+            })
+        }
+    };
+    assert!(red(&late.id).await, "the open review is late");
+    assert!(!red(&on_time.id).await, "the review done in time raises nothing");
+}

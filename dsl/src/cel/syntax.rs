@@ -162,6 +162,7 @@ const SYMBOLS: &[&str] = &[
     "{", "}",
 ];
 
+#[derive(Clone)]
 struct Lexer<'a> {
     text: &'a str,
     at: usize,
@@ -498,6 +499,12 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
+        self.unary_run(None)
+    }
+
+    /// CEL's `unary: member | '!'+ member | '-'+ member`: a run of one operator only, so
+    /// `!-a` and `-!a` are syntax errors, as in the `cel` crate.
+    fn unary_run(&mut self, run: Option<UnaryOp>) -> Result<Expr, SyntaxError> {
         let op = if self.is("!") {
             UnaryOp::Not
         } else if self.is("-") {
@@ -505,11 +512,17 @@ impl Parser<'_> {
         } else {
             return self.member();
         };
+        // `-` before a number is the literal's sign (`!-1.5` is `!(-1.5)`), not an operator.
+        let signed_number =
+            op == UnaryOp::Negate && matches!(self.lexer.clone().next(), Ok((Token::Int(_) | Token::Double(_), _)));
+        if run.is_some_and(|previous| previous != op) && !signed_number {
+            return Err(self.unexpected());
+        }
         let start = self.span.start;
         self.advance()?;
         self.enter()?;
         // `-` directly before a number literal is part of it, so `-9223372036854775808` fits.
-        let operand = self.unary()?;
+        let operand = self.unary_run(Some(op))?;
         self.depth -= 1;
         let span = start..operand.span.end;
         match (op, &operand.kind) {
@@ -536,6 +549,15 @@ impl Parser<'_> {
                 self.advance()?;
                 if self.is("(") && !optional {
                     let (args, end) = self.arguments()?;
+                    // A comprehension macro binds a variable: its first argument is a name.
+                    let binds = matches!(field.as_str(), "all" | "exists" | "exists_one" | "map" | "filter")
+                        && (args.len() == 2 || (args.len() == 3 && field == "map"));
+                    if binds && !matches!(args[0].kind, ExprKind::Ident(_)) {
+                        return Err(SyntaxError {
+                            offset: args[0].span.start,
+                            message: format!("the first argument of `{field}` must be a variable name"),
+                        });
+                    }
                     let span = expr.span.start..end;
                     expr = Expr {
                         kind: ExprKind::Call {

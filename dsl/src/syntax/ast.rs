@@ -338,6 +338,8 @@ pub enum StepAttr {
     Back(Vec<Ident>),
     Cosign(Vec<Ident>),
     By(Ident),
+    /// `limit N workdays`: the step's own time limit.
+    Limit(Number),
 }
 
 #[derive(Debug, Clone)]

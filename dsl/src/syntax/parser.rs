@@ -317,6 +317,7 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::s_back => "`back`",
         Rule::s_cosign => "`cosign`",
         Rule::s_by => "`by`",
+        Rule::s_limit | Rule::k_limit => "`limit`",
         Rule::p_window => "`window`",
         Rule::p_sla => "`sla`",
         Rule::p_flow => "`flow`",
@@ -633,6 +634,7 @@ impl Builder {
                         Rule::s_label => StepAttr::Label(self.text(children(a).next().expect("grammar: label"))),
                         Rule::s_back => StepAttr::Back(self.ident_list(a)),
                         Rule::s_cosign => StepAttr::Cosign(self.ident_list(a)),
+                        Rule::s_limit => StepAttr::Limit(self.duration(children(a).next().expect("grammar: limit"))),
                         _ => StepAttr::By(self.ident(children(a).next().expect("grammar: department"))),
                     })
                     .collect();
@@ -783,6 +785,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::k_extends
             | Rule::k_replace
             | Rule::k_with
+            | Rule::k_limit
     )
 }
 
