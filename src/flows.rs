@@ -17,13 +17,18 @@ impl Loader for FsLoader {
 
 /// Expands folders to the `.flow` files in them, sorted.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<String>, String> {
+    expand_to(paths, "flow")
+}
+
+/// Expands folders to the files in them with the extension given, sorted.
+pub fn expand_to(paths: &[PathBuf], extension: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| format!("cannot read folder `{}`: {e}", path.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+                .filter(|p| p.extension().is_some_and(|e| e == extension))
                 .collect();
             files.sort();
             out.extend(files.iter().map(|p| p.to_string_lossy().into_owned()));

@@ -89,24 +89,6 @@ async fn run_all(scripted: Vec<Scripted>) -> Result<ExitCode, String> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("cannot read folder `{}`: {e}", path.display()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect();
-            files.sort();
-            out.extend(files);
-        } else {
-            out.push(path.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// `onetrip test --flows FILES SCENARIOS`: scenario files (or folders of them) against the
 /// processes of the flow files given.
 pub fn test(flows: &[PathBuf], scenarios: &[PathBuf]) -> Result<ExitCode, String> {
@@ -117,8 +99,8 @@ pub fn test(flows: &[PathBuf], scenarios: &[PathBuf]) -> Result<ExitCode, String
     }
     let mut compiled: HashMap<String, Result<Arc<CompiledFlow>, String>> = HashMap::new();
     let mut scripted = Vec::new();
-    for path in scenario_files(scenarios)? {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    for path in crate::flows::expand_to(scenarios, "json")? {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
         let process = serde_json::from_str::<Scenario>(&text).map(|s| s.process).unwrap_or_default();
         let flow = compiled
             .entry(process.clone())
@@ -130,7 +112,7 @@ pub fn test(flows: &[PathBuf], scenarios: &[PathBuf]) -> Result<ExitCode, String
                     .ok_or_else(|| format!("no process `{process}` in the flow files given"))
             })
             .clone();
-        scripted.push(Scripted { path: path.display().to_string(), text, flow });
+        scripted.push(Scripted { path, text, flow });
     }
     crate::cases::block_on(run_all(scripted))
 }

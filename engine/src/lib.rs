@@ -160,12 +160,8 @@ impl CaseCache {
     fn put(&self, case: CachedCase) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= Self::CAPACITY && !entries.contains_key(&case.state.id) {
-            // Finished cases go first; otherwise any: a miss costs one read.
-            let victim = entries
-                .iter()
-                .find(|(_, c)| c.state.status.is_final())
-                .or_else(|| entries.iter().next())
-                .map(|(id, _)| id.clone());
+            // Any one goes (no scan on the hot path): a miss costs one read.
+            let victim = entries.keys().next().cloned();
             if let Some(victim) = victim {
                 entries.remove(&victim);
             }
