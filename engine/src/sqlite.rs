@@ -368,7 +368,16 @@ impl SqliteStore {
         MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Database(e.to_string()))?;
         let conn = options.connect().await.map_err(db)?;
         let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(conn, queue));
+        // The writer has a thread of its own: on the shared runtime every statement's answer
+        // would wait in the queue behind the tasks deciding commands, and the batch with it.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot start the writer: {e}")))?;
+        std::thread::Builder::new()
+            .name("onetrip-writer".into())
+            .spawn(move || runtime.block_on(writer(conn, queue)))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer: {e}")))?;
         Ok(SqliteStore { pool, writer: writes })
     }
 }
