@@ -39,11 +39,8 @@ pub fn expand_to(paths: &[PathBuf], extension: &str) -> Result<Vec<String>, Stri
     Ok(out)
 }
 
-/// One root file checked with everything it imports.
-pub struct Checked {
-    pub workspace: Workspace,
-    pub analysis: Analysis,
-}
+/// One root file checked with everything it imports (the stdlib's processes are the same).
+pub use stdlib_flows::Checked;
 
 /// Checks each root file as its own program: a file sees what it declares and what it
 /// imports, so two independent flows given together do not clash.

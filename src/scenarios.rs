@@ -190,8 +190,7 @@ pub fn stdlib(command: StdlibCommand) -> Result<ExitCode, String> {
         StdlibCommand::Check { processes } => {
             let mut programs = Vec::new();
             for name in chosen(&processes)? {
-                let c = checked(&name)?;
-                programs.push(crate::flows::Checked { workspace: c.workspace, analysis: c.analysis });
+                programs.push(checked(&name)?);
             }
             print_diagnostics(&programs);
             let errors = programs.iter().any(|c| c.analysis.has_errors());

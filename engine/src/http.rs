@@ -417,6 +417,7 @@ async fn event_stream<S: Store + 'static>(
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Failure> {
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    use futures_util::StreamExt;
     if !matches!(role(&app, &headers).await?, Role::Supervisor | Role::Platform) {
         return Err(forbidden("follow every case's events"));
     }
@@ -428,26 +429,16 @@ async fn event_stream<S: Store + 'static>(
             return Err(Failure::new(StatusCode::BAD_REQUEST, "invalid_request", "`Last-Event-ID` must be a position"))
         }
     };
-    // One store read per batch; an empty read waits a little before asking again.
-    let stream = futures_util::stream::unfold(
-        (app, after, std::collections::VecDeque::new()),
-        |(app, mut after, mut buffer)| async move {
-            loop {
-                if let Some((position, case_id, event)) = buffer.pop_front() {
-                    after = position;
-                    let data = serde_json::json!({"position": position, "case_id": case_id, "event": event});
-                    let item = SseEvent::default().id(position.to_string()).event("case_event").data(data.to_string());
-                    return Some((Ok::<_, std::convert::Infallible>(item), (app, after, buffer)));
-                }
-                match app.store().events_after(after, 500).await {
-                    Ok(events) if !events.is_empty() => buffer.extend(events),
-                    // A failing store ends the stream; the client reconnects with `Last-Event-ID`.
-                    Err(_) => return None,
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        },
-    );
+    // A failing store ends the stream; the client reconnects with `Last-Event-ID`.
+    let stream = crate::Subscription::new(app, after)
+        .into_stream()
+        .scan((), |_, item| std::future::ready(item.ok()))
+        .map(|item| {
+            let data = serde_json::json!({"position": item.position, "case_id": item.case_id, "event": item.event});
+            Ok::<_, std::convert::Infallible>(
+                SseEvent::default().id(item.position.to_string()).event("case_event").data(data.to_string()),
+            )
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 

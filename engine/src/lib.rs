@@ -240,13 +240,7 @@ impl<S: Store> Engine<S> {
         let flow = self.flow(&version).await?;
         let set = self.rule_set(&flow)?;
         let (at, today) = self.now();
-        let facts = Facts {
-            data: submission.data.clone(),
-            materials: submission.materials.clone(),
-            licences: submission.licences.clone(),
-            today: Some(today),
-        };
-        let bound = set.bind(&facts)?;
+        let bound = set.bind(&facts_of(submission, today))?;
         let guards = BoundGuards { set: &set, bound: &bound };
         let mut reasons = Vec::new();
         for key in eligibility_rules(&flow, &guards).map_err(CommandError::Rule)? {
@@ -313,13 +307,7 @@ impl<S: Store> Engine<S> {
             let flow = self.flow(&case.state.version_id).await?;
             let set = self.rule_set(&flow)?;
             let (at, today) = self.now();
-            let facts = Facts {
-                data: case.facts.data.clone(),
-                materials: case.facts.materials.clone(),
-                licences: case.facts.licences.clone(),
-                today: Some(today),
-            };
-            let bound = set.bind(&facts)?;
+            let bound = set.bind(&facts_of(&case.facts, today))?;
             let guards = BoundGuards { set: &set, bound: &bound };
             let now = case::Now { at: at.clone(), calendar: &self.calendar };
             let decided = case::decide(&flow, &case.state, command, actor, &now, &guards);
@@ -396,8 +384,8 @@ impl<S: Store> Engine<S> {
 
     /// Follows every case's events from a position (0: the beginning). Keep the position of
     /// the last event handled and subscribe from it again after a restart: nothing is missed.
-    pub fn subscribe(&self, after: i64) -> Subscription<'_, S> {
-        Subscription { engine: self, after, buffer: std::collections::VecDeque::new() }
+    pub fn subscribe(&self, after: i64) -> Subscription<&Engine<S>> {
+        Subscription::new(self, after)
     }
 
     pub async fn case(&self, id: &str) -> Result<CaseState, EngineError> {
@@ -466,14 +454,21 @@ pub struct FeedItem {
     pub event: Event,
 }
 
-/// A subscription to every case's events, in the order they were written.
-pub struct Subscription<'e, S: Store> {
-    engine: &'e Engine<S>,
+/// A subscription to every case's events, in the order they were written, through any handle
+/// on an engine (`&Engine`, or `Arc<Engine>` for a subscription that outlives the caller, as
+/// the HTTP event stream's does).
+pub struct Subscription<E> {
+    engine: E,
     after: i64,
     buffer: std::collections::VecDeque<FeedItem>,
 }
 
-impl<'e, S: Store> Subscription<'e, S> {
+impl<S: Store, E: std::ops::Deref<Target = Engine<S>>> Subscription<E> {
+    /// Follows the feed from a position (0: the beginning).
+    pub fn new(engine: E, after: i64) -> Subscription<E> {
+        Subscription { engine, after, buffer: std::collections::VecDeque::new() }
+    }
+
     /// The next event, waiting for one to be written.
     pub async fn next(&mut self) -> Result<FeedItem, EngineError> {
         loop {
@@ -500,14 +495,21 @@ impl<'e, S: Store> Subscription<'e, S> {
     }
 
     /// The feed as a [`futures_util::Stream`], for stream combinators; it never ends on its own.
-    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<FeedItem, EngineError>> + 'e
-    where
-        S: 'e,
-    {
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<FeedItem, EngineError>> {
         futures_util::stream::unfold(self, |mut subscription| async move {
             let item = subscription.next().await;
             Some((item, subscription))
         })
+    }
+}
+
+/// What the rules read of a case: its submission, on the day given.
+fn facts_of(submission: &Submission, today: calendar::Date) -> Facts {
+    Facts {
+        data: submission.data.clone(),
+        materials: submission.materials.clone(),
+        licences: submission.licences.clone(),
+        today: Some(today),
     }
 }
 

@@ -38,7 +38,6 @@ pub struct Scenario {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Submit {
-    #[serde(with = "rfc3339")]
     pub at: DateTime<FixedOffset>,
     #[serde(default)]
     pub data: serde_json::Map<String, serde_json::Value>,
@@ -52,7 +51,6 @@ pub struct Submit {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    #[serde(with = "rfc3339")]
     pub at: DateTime<FixedOffset>,
     #[serde(default)]
     pub tick: bool,
@@ -259,22 +257,6 @@ fn list(items: &[String]) -> String {
         return "none".into();
     }
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
-}
-
-/// Instants as RFC 3339 text with their offset (`2026-03-02T09:00:00+08:00`).
-mod rfc3339 {
-    use chrono::{DateTime, FixedOffset};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(at: &DateTime<FixedOffset>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&at.to_rfc3339())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<FixedOffset>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 instant ({e})")))
-    }
 }
 
 /// A manual clock for a scenario engine.
