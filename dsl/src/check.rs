@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::analysis;
 use crate::cel;
-use crate::diagnostic::{Code, Diagnostic, Label};
+use crate::diagnostic::{Code, Diagnostic, Fix, Label};
 use crate::model::*;
 use crate::span::{FileId, Location, Span};
 use crate::syntax::ast;
@@ -188,6 +188,7 @@ impl<'a> Checker<'a> {
                     .unwrap_or(true);
                 if !visible {
                     let path = self.path(declared_at.file);
+                    let self_import_fix = self.import_fix(from, &path);
                     self.error(
                         Code::NotImported,
                         at,
@@ -199,23 +200,96 @@ impl<'a> Checker<'a> {
                     )
                     .label("not imported")
                     .secondary(declared_at.file, declared_at.span, "declared here")
-                    .help(format!("import the file that declares it: `{path}`"));
+                    .help(format!("import the file that declares it: `{path}`"))
+                    .fix(self_import_fix);
                 }
                 true
             }
             None if self.broken[namespace as usize].contains(name.name.as_str()) => false,
             None => {
                 let suggestion = self.similar(namespace, &name.name);
-                let help = match suggestion {
+                let help = match &suggestion {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("declare it, or import the file that declares the {expected}"),
                 };
-                self.error(Code::UnknownName, at, format!("unknown {expected} `{}`", name.name))
+                let fix = match suggestion {
+                    Some(s) => Some(Fix::replace(format!("replace with `{s}`"), from, name.span, s)),
+                    None => self.declaration_stub(from, &name.name, expected),
+                };
+                let d = self
+                    .error(Code::UnknownName, at, format!("unknown {expected} `{}`", name.name))
                     .label(format!("no {} of this name", namespace.what()))
                     .help(help);
+                if let Some(fix) = fix {
+                    d.fix(fix);
+                }
                 false
             }
         }
+    }
+
+    /// A quick fix adding `promised_limit` on the line after the item's `handling` (or
+    /// `legal_limit`), as long as the legal limit, which it may not exceed.
+    fn promised_limit_fix(&self, file: FileId, item: &ast::Item, legal: Option<u32>) -> Option<Fix> {
+        let text = &self.workspace.file(file)?.text;
+        let anchor = item
+            .fields
+            .iter()
+            .rev()
+            .find(|f| matches!(f.kind, ast::ItemFieldKind::LegalLimit(_) | ast::ItemFieldKind::Handling(_)))?;
+        let line_start = text[..anchor.span.start as usize].rfind('\n').map_or(0, |i| i + 1);
+        let indent: String = text[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+        let days = legal.unwrap_or(1);
+        let end = anchor.span.end as usize;
+        let limit = if days == 1 { "1 workday".to_string() } else { format!("{days} workdays") };
+        Some(Fix::replace(
+            format!("add `promised_limit {limit}`"),
+            file,
+            Span::new(end, end),
+            format!("\n{indent}promised_limit {limit}"),
+        ))
+    }
+
+    /// A quick fix importing `target` into `file`, after its last import (or at the top).
+    fn import_fix(&self, file: FileId, target: &str) -> Fix {
+        let importer = self.workspace.file(file);
+        let at = importer
+            .and_then(|f| {
+                f.tree.decls.iter().rev().find_map(|d| match d {
+                    ast::Decl::Import(import) => Some(import.span.end),
+                    _ => None,
+                })
+            })
+            .map_or(0, |end| end as usize);
+        let path = crate::workspace::relative(importer.map_or("", |f| f.path.as_str()), target);
+        let text = if at == 0 { format!("import \"{path}\"\n") } else { format!("\nimport \"{path}\"") };
+        Fix::replace(format!("import `{path}`"), file, Span::new(at, at), text)
+    }
+
+    /// A quick fix declaring a missing department or item at the end of the file that names
+    /// it: the least the checker accepts, for the author to fill in.
+    fn declaration_stub(&self, file: FileId, name: &str, expected: &str) -> Option<Fix> {
+        let text = &self.workspace.file(file)?.text;
+        let stub = match expected {
+            "department" => format!("department {name} \"{name}\"\n"),
+            "item" => {
+                // Some department the author has declared, to be corrected: the stub must check.
+                let department = self.declared[Namespace::Department as usize].keys().min().map_or("todo", |d| d);
+                format!(
+                    "item {name} \"{name}\" {{\n  department     {department}\n  handling       promised\n  promised_limit 1 workday\n}}\n"
+                )
+            }
+            _ => return None,
+        };
+        let separator = if text.is_empty() || text.ends_with("\n\n") {
+            ""
+        } else if text.ends_with('\n') {
+            "\n"
+        } else {
+            "\n\n"
+        };
+        let end = Span::new(text.len(), text.len());
+        Some(Fix::replace(format!("declare {expected} `{name}`"), file, end, format!("{separator}{stub}")))
     }
 
     /// A declared name close to `name`, for "did you mean".
@@ -525,13 +599,15 @@ impl<'a> Checker<'a> {
                 self.visible.get(file.0 as usize).and_then(|r| r.get(declared.0 as usize)).copied().unwrap_or(true);
             if !visible {
                 let path = self.path(declared);
+                let import_fix = self.import_fix(file, &path);
                 self.error(
                     Code::NotImported,
                     Location { file, span: span_of(root_range) },
                     format!("the schema `{root}` is declared in a file this file does not import"),
                 )
                 .label("not imported")
-                .help(format!("import the file that declares it: `{path}`"));
+                .help(format!("import the file that declares it: `{path}`"))
+                .fix(import_fix);
             }
         }
         // Its fields are checked with the types (`check_types`).
@@ -551,7 +627,11 @@ impl<'a> Checker<'a> {
                 TypeErrorKind::NotBoolean => Code::NotBoolean,
             };
             let span = Span::new(rule_start + error.span.start, rule_start + error.span.end);
-            let d = self.error(code, Location { file, span }, error.message).label(error.label);
+            let mut d = self.error(code, Location { file, span }, error.message).label(error.label);
+            if let Some((range, text)) = error.fix {
+                let at = Span::new(rule_start + range.start, rule_start + range.end);
+                d = d.fix(Fix::replace(format!("replace with `{text}`"), file, at, text));
+            }
             if let Some(help) = error.help {
                 d.help(help);
             }
@@ -705,9 +785,14 @@ impl<'a> Checker<'a> {
         // A variant inherits its base's limit: it gives one when it makes the item promised.
         let handling_written = d.fields.iter().any(|f| matches!(f.kind, ast::ItemFieldKind::Handling(_)));
         if item.handling == Handling::Promised && handling_written && item.promised_limit.is_none() {
-            self.error(Code::MissingField, name_at, format!("promised item `{}` has no `promised_limit`", d.name.name))
+            let fix = self.promised_limit_fix(file, d, item.legal_limit);
+            let diagnostic = self
+                .error(Code::MissingField, name_at, format!("promised item `{}` has no `promised_limit`", d.name.name))
                 .label("no promised limit")
                 .help("a promised item (承诺件) must say its promised limit, e.g. `promised_limit 5 workdays`");
+            if let Some(fix) = fix {
+                diagnostic.fix(fix);
+            }
         }
         if let (Some(legal), Some(promised), Some(promised_at)) =
             (item.legal_limit, item.promised_limit, promised_span.or(legal_span))
@@ -1526,6 +1611,11 @@ impl Pending<'_> {
 
     fn secondary(self, file: FileId, span: Span, message: impl Into<String>) -> Self {
         self.0.secondary.push(Label { location: Location { file, span }, message: message.into() });
+        self
+    }
+
+    fn fix(self, fix: Fix) -> Self {
+        self.0.fixes.push(fix);
         self
     }
 }

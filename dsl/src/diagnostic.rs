@@ -99,6 +99,32 @@ pub struct Diagnostic {
     pub label: String,
     pub secondary: Vec<Label>,
     pub help: Option<String>,
+    /// Changes that resolve it, for an editor's quick fixes (the help line says the same in
+    /// words).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<Fix>,
+}
+
+/// A machine-applicable change that resolves a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    /// What it does, e.g. "replace with `samr`".
+    pub title: String,
+    pub edits: Vec<Edit>,
+}
+
+/// Replace the text at `location` (an empty span inserts) with `text`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    pub location: Location,
+    pub text: String,
+}
+
+impl Fix {
+    /// One edit in one file.
+    pub fn replace(title: impl Into<String>, file: FileId, span: Span, text: impl Into<String>) -> Fix {
+        Fix { title: title.into(), edits: vec![Edit { location: Location { file, span }, text: text.into() }] }
+    }
 }
 
 impl Diagnostic {
@@ -111,6 +137,7 @@ impl Diagnostic {
             label: String::new(),
             secondary: Vec::new(),
             help: None,
+            fixes: Vec::new(),
         }
     }
 
@@ -126,6 +153,11 @@ impl Diagnostic {
 
     pub fn secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
         self.secondary.push(Label { location: Location { file, span }, message: message.into() });
+        self
+    }
+
+    pub fn fix(mut self, fix: Fix) -> Self {
+        self.fixes.push(fix);
         self
     }
 

@@ -15,6 +15,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod fmt;
 pub mod graph;
+pub mod ide;
 pub mod model;
 pub mod render;
 pub mod span;
@@ -23,6 +24,6 @@ pub mod workspace;
 
 pub use check::{check, Analysis};
 pub use compile::{compile, CompiledFlow};
-pub use diagnostic::{Code, Diagnostic, Severity};
+pub use diagnostic::{Code, Diagnostic, Edit, Fix, Severity};
 pub use span::{FileId, LineIndex, Location, Span};
 pub use workspace::{Loader, MemoryLoader, SourceFile, Workspace};

@@ -196,6 +196,25 @@ pub fn join(importer: &str, relative: &str) -> String {
     }
 }
 
+/// The import path that `importer` writes to reach `target` (the inverse of [`join`]):
+/// relative when both are on the same side (relative paths, or absolute ones), else `target`.
+pub fn relative(importer: &str, target: &str) -> String {
+    let (importer, target) = (normalize(importer), normalize(target));
+    if target.starts_with('@') || importer.starts_with('/') != target.starts_with('/') || importer.starts_with('@') {
+        return target;
+    }
+    let from: Vec<&str> = importer.split('/').collect();
+    let from = &from[..from.len() - 1];
+    let to: Vec<&str> = target.split('/').collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if from[common..].contains(&"..") {
+        return target;
+    }
+    let mut parts: Vec<&str> = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
+}
+
 /// Removes `.` segments, folds `..` where possible and doubles slashes.
 pub fn normalize(path: &str) -> String {
     let absolute = path.starts_with('/');
@@ -231,6 +250,21 @@ mod tests {
         assert_eq!(join("province/zj.flow", "@stdlib/newborn/newborn.flow"), "@stdlib/newborn/newborn.flow");
         assert_eq!(join("@stdlib/newborn/newborn.flow", "../common/person.flow"), "@stdlib/common/person.flow");
         assert_eq!(normalize("../a/./b//c.flow"), "../a/b/c.flow");
+    }
+
+    #[test]
+    fn relative_paths_invert_join() {
+        for (importer, target) in [
+            ("examples/a/process.flow", "examples/a/items.flow"),
+            ("examples/a/process.flow", "examples/shared/d.flow"),
+            ("process.flow", "x.flow"),
+            ("a/b/c.flow", "d.flow"),
+            ("/abs/p.flow", "/x.flow"),
+            ("province/zj.flow", "@stdlib/newborn/newborn.flow"),
+        ] {
+            assert_eq!(join(importer, &relative(importer, target)), target, "{importer} -> {target}");
+        }
+        assert_eq!(relative("examples/a/process.flow", "examples/shared/d.flow"), "../shared/d.flow");
     }
 
     #[test]

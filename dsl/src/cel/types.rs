@@ -201,6 +201,8 @@ pub struct TypeError {
     pub message: String,
     pub label: String,
     pub help: Option<String>,
+    /// A replacement that resolves it: a byte range of the rule and the text to put there.
+    pub fix: Option<(Range<usize>, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +230,7 @@ pub fn check_rule<'s>(expr: &Expr, scope: &Scope<'s>) -> Vec<TypeError> {
             message: format!("this rule is {}, not a `bool`", A(&ty)),
             label: format!("`{ty}`"),
             help: Some("a condition must be true or false, e.g. `applicant.age >= 18`".into()),
+            fix: None,
         });
     }
     checker.errors
@@ -242,7 +245,27 @@ struct Checker<'a, 's> {
 
 impl<'s> Checker<'_, 's> {
     fn error(&mut self, kind: TypeErrorKind, span: Range<usize>, message: String, label: String, help: Option<String>) {
-        self.errors.push(TypeError { kind, span, message, label, help });
+        self.errors.push(TypeError { kind, span, message, label, help, fix: None });
+    }
+
+    /// Attaches a replacement to the error just reported.
+    fn fix_last(&mut self, range: Range<usize>, text: impl Into<String>) {
+        if let Some(last) = self.errors.last_mut() {
+            last.fix = Some((range, text.into()));
+        }
+    }
+
+    /// A number written as text beside a number (`applicant.age >= "18"`): the literal
+    /// without its quotes is the fix.
+    fn fix_quoted_number(&mut self, left: &Expr, lt: &Type, right: &Expr, rt: &Type) {
+        for (side, other) in [(right, lt), (left, rt)] {
+            if let (ExprKind::String(text), true) = (&side.kind, other.is_numeric()) {
+                if !text.is_empty() && text.trim().parse::<f64>().is_ok() {
+                    self.fix_last(side.span.clone(), text.trim());
+                    return;
+                }
+            }
+        }
     }
 
     fn mismatch(&mut self, span: Range<usize>, message: String, label: String, help: Option<&str>) -> Type<'s> {
@@ -403,7 +426,7 @@ impl<'s> Checker<'_, 's> {
                     let path = describe(operand);
                     self.error(
                         TypeErrorKind::UnknownField,
-                        span,
+                        span.clone(),
                         format!("`{path}` has no field `{field}`"),
                         "unknown field".into(),
                         Some(
@@ -411,6 +434,9 @@ impl<'s> Checker<'_, 's> {
                                 .unwrap_or_else(|| format!("`{path}` has the fields {}", names.join(", "))),
                         ),
                     );
+                    if let Some(name) = closest(field, &names) {
+                        self.fix_last(span, name);
+                    }
                     Type::Dyn
                 }
             },
@@ -449,6 +475,7 @@ impl<'s> Checker<'_, 's> {
                         format!("`{lt}` {symbol} `{rt}`"),
                         Some(comparison_help(&lt, &rt)),
                     );
+                    self.fix_quoted_number(left, &lt, right, &rt);
                 }
                 Type::Bool
             }
@@ -463,6 +490,7 @@ impl<'s> Checker<'_, 's> {
                         format!("`{lt}` {symbol} `{rt}`"),
                         Some(comparison_help(&lt, &rt)),
                     );
+                    self.fix_quoted_number(left, &lt, right, &rt);
                 }
                 Type::Bool
             }
@@ -561,11 +589,14 @@ impl<'s> Checker<'_, 's> {
                 .unwrap_or_else(|| "`onetrip explain E0401` lists the functions rules can call".into());
             self.error(
                 TypeErrorKind::UnknownFunction,
-                span,
+                span.clone(),
                 format!("unknown {how} `{function}`"),
                 format!("no {how} of this name"),
                 Some(help),
             );
+            if let Some(name) = closest(function, &names) {
+                self.fix_last(span, name);
+            }
             return Type::Dyn;
         }
         if !candidates.iter().any(|f| f.params.len() == args.len()) {
@@ -682,10 +713,15 @@ fn describe(expr: &Expr) -> String {
 }
 
 fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
+    closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The candidate closest to a misspelt name, when one is close enough.
+fn closest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
     candidates
         .iter()
         .map(|c| (crate::check::edit_distance(name, c), *c))
         .filter(|(d, _)| *d > 0 && *d <= 2.max(name.chars().count() / 3))
         .min()
-        .map(|(_, c)| format!("did you mean `{c}`?"))
+        .map(|(_, c)| c)
 }
