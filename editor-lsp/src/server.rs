@@ -66,7 +66,10 @@ pub fn run(sender: Sender<Message>, receiver: Receiver<Message>, config: Config)
                 if notification.method == "exit" {
                     return;
                 }
-                server.notification(notification);
+                // Before `initialize`, notifications are dropped (LSP 3.17).
+                if server.initialized {
+                    server.notification(notification);
+                }
             }
             Message::Response(_) => {}
         }
@@ -412,7 +415,7 @@ impl Server {
         let (snapshot, file) = self.document(uri)?;
         let offset = Lines::new(snapshot.text(file))
             .offset(position)
-            .ok_or_else(|| invalid(format!("line {} is past the end of the file", position.line + 1)))?;
+            .ok_or_else(|| invalid(format!("line {} is past the end of the file", u64::from(position.line) + 1)))?;
         Ok((snapshot, file, offset))
     }
 

@@ -123,16 +123,27 @@ fn parse(body: &[u8]) -> Result<Message, serde_json::Value> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| error_response(None, ErrorCode::ParseError, format!("the message is not JSON: {e}")))?;
     let id = value.get("id").cloned();
+    // With a method it is a request or a notification. `lsp_server` would read one whose
+    // method is no string as a response (and drop it), and a request whose id it cannot keep
+    // (a number beyond 32 bits, a fraction) as a notification (and never answer it).
+    if let Some(method) = value.get("method") {
+        let id_ok =
+            id.as_ref().is_none_or(|id| id.is_null() || serde_json::from_value::<RequestId>(id.clone()).is_ok());
+        if !method.is_string() || !id_ok {
+            let message = "not a JSON-RPC request or notification: the method must be a string, the id an integer of 32 bits or a string";
+            return Err(error_response(id, ErrorCode::InvalidRequest, message.to_string()));
+        }
+    }
     serde_json::from_value::<Message>(value).map_err(|e| {
-        let id = id.and_then(|id| serde_json::from_value::<RequestId>(id).ok());
         error_response(id, ErrorCode::InvalidRequest, format!("not a JSON-RPC request or notification: {e}"))
     })
 }
 
-/// An error answer; without a request id the id is JSON `null`, as JSON-RPC asks (which
-/// `lsp_server::Response` cannot say, hence plain JSON).
-fn error_response(id: Option<RequestId>, code: ErrorCode, message: String) -> serde_json::Value {
-    let id = id.map_or(serde_json::Value::Null, |id| serde_json::to_value(id).unwrap_or_default());
+/// An error answer, with the id as the client sent it (a number or a string); without one the
+/// id is JSON `null`, as JSON-RPC asks (which `lsp_server::Response` cannot say, hence plain
+/// JSON).
+fn error_response(id: Option<serde_json::Value>, code: ErrorCode, message: String) -> serde_json::Value {
+    let id = id.filter(|id| id.is_number() || id.is_string()).unwrap_or(serde_json::Value::Null);
     serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code as i32, "message": message}})
 }
 
