@@ -481,9 +481,9 @@ fn bound_variables(snapshot: &Snapshot, before: &str) -> Vec<(String, FieldType)
         while let Some(found) = before[from..].find(&needle) {
             let at = from + found;
             from = at + needle.len();
-            // Still open: more `(` than `)` after it.
+            // Closed before the cursor: more `)` than `(` after it.
             let rest = &before[from..];
-            if rest.matches('(').count() >= rest.matches(')').count() + 1 {
+            if rest.matches(')').count() > rest.matches('(').count() {
                 continue;
             }
             let Some(variable) = rest.split(',').next().map(str::trim).filter(|v| !v.is_empty()) else { continue };
@@ -587,15 +587,7 @@ impl Context {
                         statement.clear();
                     }
                 }
-                ',' | ';' => {
-                    if matches!(blocks.last().map(|(k, _)| k.as_str()), Some("parallel" | "flow" | "if" | "else"))
-                        || statement.first().is_some_and(|(w, _)| w == "warn")
-                    {
-                        statement.push((",".into(), i));
-                    } else if !statement.first().is_some_and(|(w, _)| w == "eligible" || w == "when" || w == "if") {
-                        statement.push((",".into(), i));
-                    }
-                }
+                ',' | ';' => statement.push((",".into(), i)),
                 '-' if before[i..].starts_with("->") => {
                     chars.next();
                     if matches!(blocks.last().map(|(k, _)| k.as_str()), Some("flow" | "parallel" | "if" | "else")) {
