@@ -132,7 +132,14 @@ impl Server {
         }
         // Answers reflect every edit received before the request.
         self.flush();
-        let answer = self.answer(&request.method, request.params);
+        // `dsl` is total by design; should a bug prove otherwise, the editor gets an error
+        // answer for that one request and the server goes on.
+        let method = request.method.clone();
+        let answer =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.answer(&request.method, request.params)))
+                .unwrap_or_else(|_| {
+                    Err((ErrorCode::InternalError, format!("onetrip-lsp failed on `{method}`: this is a bug")))
+                });
         self.send(Message::Response(match answer {
             Ok(value) => Response::new_ok(id, value),
             Err((code, message)) => Response::new_err(id, code as i32, message),

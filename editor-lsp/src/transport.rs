@@ -25,6 +25,7 @@ pub fn stdio() -> Stdio {
     let (errors, error_queue) = bounded::<String>(64);
     let (to_server, from_reader) = bounded::<Message>(64);
     let writer = thread::spawn(move || {
+        let mut error_queue = error_queue;
         let stdout = io::stdout();
         let mut out = stdout.lock();
         loop {
@@ -35,7 +36,12 @@ pub fn stdio() -> Stdio {
                 },
                 recv(error_queue) -> body => match body {
                     Ok(body) => write_frame(&mut out, &body),
-                    Err(_) => continue,
+                    // The reader has ended: stop listening to it (a closed channel is
+                    // always ready, which would spin).
+                    Err(_) => {
+                        error_queue = crossbeam_channel::never();
+                        continue;
+                    }
                 },
             };
             if written.is_err() {
