@@ -59,6 +59,12 @@ pub struct Workspace {
 impl Workspace {
     /// Loads the root files and, transitively, everything they import.
     pub fn load(roots: &[String], loader: &mut dyn Loader) -> Workspace {
+        Workspace::reload(roots, loader, None)
+    }
+
+    /// Like [`Workspace::load`], reusing the syntax trees of `previous` for files whose text
+    /// has not changed: an editor re-checks after each keystroke, and only one file changed.
+    pub fn reload(roots: &[String], loader: &mut dyn Loader, previous: Option<&Workspace>) -> Workspace {
         let mut workspace = Workspace::default();
         for root in roots {
             let path = normalize(root);
@@ -67,7 +73,7 @@ impl Workspace {
             }
             match loader.read(&path) {
                 Ok(text) => {
-                    workspace.add(path, text, loader);
+                    workspace.add(path, text, loader, previous);
                 }
                 Err(reason) => workspace.diagnostics.push(
                     Diagnostic::new(
@@ -86,7 +92,7 @@ impl Workspace {
     /// A workspace of one file given as text, following its imports through `loader`.
     pub fn single(path: &str, text: &str, loader: &mut dyn Loader) -> Workspace {
         let mut workspace = Workspace::default();
-        workspace.add(normalize(path), text.to_string(), loader);
+        workspace.add(normalize(path), text.to_string(), loader, None);
         workspace
     }
 
@@ -99,10 +105,28 @@ impl Workspace {
     }
 
     /// Adds a file and, depth first, the files it imports.
-    fn add(&mut self, path: String, text: String, loader: &mut dyn Loader) -> FileId {
+    fn add(&mut self, path: String, text: String, loader: &mut dyn Loader, previous: Option<&Workspace>) -> FileId {
         let id = FileId(self.files.len() as u32);
-        let Parsed { file: tree, diagnostics } = syntax::parse(id, &text);
-        self.diagnostics.extend(diagnostics);
+        let unchanged = previous.and_then(|p| p.file_by_path(&path).map(|f| (p, f))).filter(|(_, f)| f.text == text);
+        let tree = match unchanged {
+            Some((previous, file)) => {
+                // The same text parses to the same tree and syntax diagnostics.
+                let moved = |location: &mut crate::span::Location| location.file = id;
+                let syntax = |d: &&Diagnostic| d.location.file == file.id && d.code != Code::ImportNotFound;
+                for diagnostic in previous.diagnostics.iter().filter(syntax) {
+                    let mut diagnostic = diagnostic.clone();
+                    moved(&mut diagnostic.location);
+                    diagnostic.secondary.iter_mut().for_each(|l| moved(&mut l.location));
+                    self.diagnostics.push(diagnostic);
+                }
+                file.tree.clone()
+            }
+            None => {
+                let Parsed { file: tree, diagnostics } = syntax::parse(id, &text);
+                self.diagnostics.extend(diagnostics);
+                tree
+            }
+        };
         let import_decls: Vec<(String, Span)> = tree
             .decls
             .iter()
@@ -121,7 +145,7 @@ impl Workspace {
                 continue;
             }
             match loader.read(&target) {
-                Ok(text) => imports.push(self.add(target, text, loader)),
+                Ok(text) => imports.push(self.add(target, text, loader, previous)),
                 Err(reason) => self.diagnostics.push(
                     Diagnostic::new(Code::ImportNotFound, id, span, format!("cannot import `{relative}`: {reason}"))
                         .label(format!("looked for `{target}`"))
@@ -250,6 +274,23 @@ mod tests {
         assert_eq!(join("province/zj.flow", "@stdlib/newborn/newborn.flow"), "@stdlib/newborn/newborn.flow");
         assert_eq!(join("@stdlib/newborn/newborn.flow", "../common/person.flow"), "@stdlib/common/person.flow");
         assert_eq!(normalize("../a/./b//c.flow"), "../a/b/c.flow");
+    }
+
+    #[test]
+    fn reloading_reuses_unchanged_trees_and_gives_the_same_diagnostics() {
+        let mut loader = MemoryLoader::new([
+            ("p.flow", "import \"d.flow\"\nimport \"gone.flow\"\nitem x \"X\" { department ??? }"),
+            ("d.flow", "department a \"A\"\nitem broken {"),
+        ]);
+        let first = Workspace::load(&["p.flow".into()], &mut loader);
+        loader
+            .files
+            .insert("p.flow".into(), "import \"d.flow\"\nimport \"gone.flow\"\nitem y \"Y\" { department ??? }".into());
+        let fresh = Workspace::load(&["p.flow".into()], &mut loader);
+        let reloaded = Workspace::reload(&["p.flow".into()], &mut loader, Some(&first));
+        assert_eq!(reloaded.diagnostics, fresh.diagnostics);
+        assert_eq!(reloaded.files.len(), fresh.files.len());
+        assert!(reloaded.diagnostics.iter().filter(|d| d.code == Code::ImportNotFound).count() == 1);
     }
 
     #[test]

@@ -95,17 +95,18 @@ impl Project {
         let mut covered: BTreeSet<String> = BTreeSet::new();
         self.units.clear();
         for root in std::mem::take(&mut roots) {
-            self.push_unit(vec![root], &mut covered);
+            self.push_unit(vec![root], &mut covered, &everything);
         }
         for candidate in &candidates {
             if !covered.contains(candidate) {
-                self.push_unit(vec![candidate.clone()], &mut covered);
+                self.push_unit(vec![candidate.clone()], &mut covered, &everything);
             }
         }
     }
 
-    fn push_unit(&mut self, roots: Vec<String>, covered: &mut BTreeSet<String>) {
-        let workspace = Workspace::load(&roots, &mut Overlay { open: &self.open });
+    /// Adds the unit of `roots`, reusing the syntax trees parsed for the whole folder.
+    fn push_unit(&mut self, roots: Vec<String>, covered: &mut BTreeSet<String>, parsed: &Workspace) {
+        let workspace = Workspace::reload(&roots, &mut Overlay { open: &self.open }, Some(parsed));
         covered.extend(workspace.files.iter().map(|f| f.path.clone()));
         self.units.push(Unit { roots, snapshot: Snapshot::new(workspace) });
     }
@@ -118,7 +119,8 @@ impl Project {
             let Some(old) = unit.snapshot.workspace.file_by_path(path) else { continue };
             found = true;
             let old_imports: Vec<String> = imports_of(&unit.snapshot.workspace, old);
-            let workspace = Workspace::load(&unit.roots, &mut Overlay { open: &self.open });
+            let workspace =
+                Workspace::reload(&unit.roots, &mut Overlay { open: &self.open }, Some(&unit.snapshot.workspace));
             let new_imports = workspace.file_by_path(path).map(|f| imports_of(&workspace, f)).unwrap_or_default();
             if new_imports != old_imports {
                 return false;

@@ -10,9 +10,10 @@ use std::path::Path;
 use serde_json::{json, Value};
 use support::{temp_dir, uri, Client};
 
-fn copy_example(name: &str) -> std::path::PathBuf {
+/// A copy of an example in a folder of the test's own (tests run in parallel).
+fn copy_example(name: &str, test: &str) -> std::path::PathBuf {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name);
-    let to = temp_dir(&format!("lsp-document-{name}"));
+    let to = temp_dir(&format!("lsp-document-{test}"));
     for entry in std::fs::read_dir(&from).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "flow") {
@@ -28,7 +29,7 @@ fn doc(path: &Path) -> Value {
 
 #[test]
 fn outline_folding_tokens_lenses_and_formatting_of_an_example() {
-    let root = copy_example("start-business");
+    let root = copy_example("start-business", "whole-document");
     let mut client = Client::start(&root);
     let main = root.join("start_business.flow");
     let samr = root.join("samr.flow");
@@ -109,7 +110,7 @@ fn outline_folding_tokens_lenses_and_formatting_of_an_example() {
 
 #[test]
 fn diagnostics_follow_edits_imports_and_the_disk() {
-    let root = copy_example("start-business");
+    let root = copy_example("start-business", "diagnostics");
     let mut client = Client::start(&root);
     let departments = root.join("departments.flow");
     let samr = root.join("samr.flow");
