@@ -228,6 +228,35 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Quick fixes for a value outside a closed set: the closest value when one is close, else
+    /// each value when there are few.
+    fn choice_fixes(file: FileId, span: Span, found: &str, values: &[&str]) -> Vec<Fix> {
+        let close = values
+            .iter()
+            .map(|v| (edit_distance(found, v), *v))
+            .filter(|(d, v)| *d > 0 && *d <= 2.max(v.chars().count() / 3))
+            .min()
+            .map(|(_, v)| v);
+        let chosen: Vec<&str> = match close {
+            Some(v) => vec![v],
+            None if values.len() <= 3 => values.to_vec(),
+            None => Vec::new(),
+        };
+        chosen.into_iter().map(|v| Fix::replace(format!("replace with `{v}`"), file, span, v)).collect()
+    }
+
+    /// A quick fix removing a field given twice: its whole lines when it has them alone.
+    fn removal_fix(&self, file: FileId, span: Span) -> Option<Fix> {
+        let text = &self.workspace.file(file)?.text;
+        let (mut start, mut end) = (span.start as usize, span.end as usize);
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i + 1);
+        if text[line_start..start].trim().is_empty() && text[end..line_end].trim().is_empty() {
+            (start, end) = (line_start, line_end);
+        }
+        Some(Fix::replace("remove this one", file, Span::new(start, end), ""))
+    }
+
     /// A quick fix adding `promised_limit` on the line after the item's `handling` (or
     /// `legal_limit`), as long as the legal limit, which it may not exceed.
     fn promised_limit_fix(&self, file: FileId, item: &ast::Item, legal: Option<u32>) -> Option<Fix> {
@@ -426,19 +455,24 @@ impl<'a> Checker<'a> {
         seen: &mut HashMap<&'static str, Span>,
         file: FileId,
         keyword: &'static str,
-        at: Span,
+        (at, whole): (Span, Span),
         owner: &str,
         name: &str,
     ) -> bool {
         if let Some(&first) = seen.get(keyword) {
-            self.error(
-                Code::DuplicateField,
-                Location { file, span: at },
-                format!("`{keyword}` is given twice in {owner} `{name}`"),
-            )
-            .label("given again here")
-            .secondary(file, first, "first given here")
-            .help("keep one of them");
+            let fix = self.removal_fix(file, whole);
+            let d = self
+                .error(
+                    Code::DuplicateField,
+                    Location { file, span: at },
+                    format!("`{keyword}` is given twice in {owner} `{name}`"),
+                )
+                .label("given again here")
+                .secondary(file, first, "first given here")
+                .help("keep one of them");
+            if let Some(fix) = fix {
+                d.fix(fix);
+            }
             return false;
         }
         seen.insert(keyword, at);
@@ -506,13 +540,18 @@ impl<'a> Checker<'a> {
                 "id" => Some(Pii::Id),
                 "phone" => Some(Pii::Phone),
                 other => {
-                    self.error(
-                        Code::InvalidValue,
-                        Location { file, span: p.span },
-                        format!("unknown kind of personal data `{other}`"),
-                    )
-                    .label("expected `name`, `id` or `phone`")
-                    .help("write `pii(name)`, `pii(id)` or `pii(phone)`: each is masked in its own way");
+                    let fixes = Self::choice_fixes(file, p.span, other, &["name", "id", "phone"]);
+                    let mut d = self
+                        .error(
+                            Code::InvalidValue,
+                            Location { file, span: p.span },
+                            format!("unknown kind of personal data `{other}`"),
+                        )
+                        .label("expected `name`, `id` or `phone`")
+                        .help("write `pii(name)`, `pii(id)` or `pii(phone)`: each is masked in its own way");
+                    for fix in fixes {
+                        d = d.fix(fix);
+                    }
                     None
                 }
             });
@@ -693,7 +732,14 @@ impl<'a> Checker<'a> {
         let mut steps_field = None;
         let mut materials_field = None;
         for field in &d.fields {
-            if !self.first_field(&mut seen, file, field.kind.keyword(), field.keyword, "item", &d.name.name) {
+            if !self.first_field(
+                &mut seen,
+                file,
+                field.kind.keyword(),
+                (field.keyword, field.span),
+                "item",
+                &d.name.name,
+            ) {
                 continue;
             }
             match &field.kind {
@@ -718,9 +764,14 @@ impl<'a> Checker<'a> {
                     Some(ty) => item.item_type = ty,
                     None => {
                         let all: Vec<&str> = ItemType::ALL.iter().map(|(k, ..)| *k).collect();
-                        self.error(Code::InvalidValue, at(t.span), format!("unknown item type `{}`", t.name))
+                        let fixes = Self::choice_fixes(file, t.span, &t.name, &all);
+                        let mut d = self
+                            .error(Code::InvalidValue, at(t.span), format!("unknown item type `{}`", t.name))
                             .label("not a GB/T 39046 item type")
                             .help(format!("use one of {}", all.join(", ")));
+                        for fix in fixes {
+                            d = d.fix(fix);
+                        }
                     }
                 },
                 ast::ItemFieldKind::Handling(h) => {
@@ -729,9 +780,14 @@ impl<'a> Checker<'a> {
                         "immediate" => item.handling = Handling::Immediate,
                         "promised" => item.handling = Handling::Promised,
                         other => {
-                            self.error(Code::InvalidValue, at(h.span), format!("unknown handling kind `{other}`"))
+                            let fixes = Self::choice_fixes(file, h.span, other, &["immediate", "promised"]);
+                            let mut d = self
+                                .error(Code::InvalidValue, at(h.span), format!("unknown handling kind `{other}`"))
                                 .label("expected `immediate` or `promised`")
                                 .help("`immediate` (即办件) is done at the window; `promised` (承诺件) within the promised limit");
+                            for fix in fixes {
+                                d = d.fix(fix);
+                            }
                         }
                     }
                 }
@@ -756,9 +812,14 @@ impl<'a> Checker<'a> {
                     "pauses_clock" => item.supplement_pauses_clock = true,
                     "keeps_clock" => item.supplement_pauses_clock = false,
                     other => {
-                        self.error(Code::InvalidValue, at(s.span), format!("unknown supplement setting `{other}`"))
+                        let fixes = Self::choice_fixes(file, s.span, other, &["pauses_clock", "keeps_clock"]);
+                        let mut d = self
+                            .error(Code::InvalidValue, at(s.span), format!("unknown supplement setting `{other}`"))
                             .label("expected `pauses_clock` or `keeps_clock`")
                             .help("say whether a request for supplementary materials (补正) pauses the clock");
+                        for fix in fixes {
+                            d = d.fix(fix);
+                        }
                     }
                 },
                 ast::ItemFieldKind::Eligible(rule) => {
@@ -1155,7 +1216,14 @@ impl<'a> Checker<'a> {
                 replacements.push((field, item, with));
                 continue;
             }
-            if !self.first_field(&mut seen, file, field.kind.keyword(), field.keyword, "process", &d.name.name) {
+            if !self.first_field(
+                &mut seen,
+                file,
+                field.kind.keyword(),
+                (field.keyword, field.span),
+                "process",
+                &d.name.name,
+            ) {
                 continue;
             }
             match &field.kind {
@@ -1274,9 +1342,14 @@ impl<'a> Checker<'a> {
                 "yellow" => WarningLevel::Yellow,
                 "red" => WarningLevel::Red,
                 other => {
-                    self.error(Code::InvalidValue, at, format!("unknown warning level `{other}`"))
+                    let fixes = Self::choice_fixes(file, rule.level.span, other, &["yellow", "red"]);
+                    let mut d = self
+                        .error(Code::InvalidValue, at, format!("unknown warning level `{other}`"))
                         .label("expected `yellow` or `red`")
                         .help("电子监察 warnings are yellow (deadline near) or red (overdue)");
+                    for fix in fixes {
+                        d = d.fix(fix);
+                    }
                     continue;
                 }
             };
