@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calendar::Calendar;
+use dsl::diagnostic::count;
 use engine::{Actor, Command, Engine, SqliteStore, Submission, Submitted, SystemClock};
 use serde_json::json;
 
@@ -79,7 +80,7 @@ async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration
         latencies.push(started.elapsed());
     }
     if latencies.len() != 6 {
-        return Err(format!("an instance took {} commands, not 6", latencies.len()));
+        return Err(format!("an instance took {}, not 6", count(latencies.len(), "command", "commands")));
     }
     Ok(latencies)
 }
@@ -126,8 +127,8 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
                         engine.submit(&submission, None).await.map_err(|e| e.to_string())?;
                         if client == 0 && n % (per_client / 10).max(1) == 0 {
                             println!(
-                                "  preloaded about {} cases, resident memory {:.0} MiB",
-                                n * clients,
+                                "  preloaded about {}, resident memory {:.0} MiB",
+                                count(n * clients, "case", "cases"),
                                 rss_mib().unwrap_or(0.0)
                             );
                         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use calendar::Calendar;
 use clap::Subcommand;
 use dsl::compile::{Event as Trigger, State};
+use dsl::diagnostic::count;
 use dsl::model::Pii;
 use dsl::{CompiledFlow, MemoryLoader, Workspace};
 use engine::{
@@ -292,7 +293,7 @@ async fn run_tasks(
         }
     }
     if !verbose {
-        println!("   … {steps} steps done by the departments");
+        println!("   … {} done by the departments", count(steps, "step", "steps"));
     }
     Ok(case)
 }
@@ -324,16 +325,16 @@ pub async fn demo(db: Option<String>) -> Result<ExitCode, String> {
     let engine = open(&db).await?;
     let new = engine.deploy(&flow).await.map_err(|e| e.to_string())?;
     println!(
-        "{} {} version {}: {} items, {} departments, {} materials asked of {}, {} working day(s), {} trip(s)\n",
+        "{} {} version {}: {}, {}, {} asked of {}, {}, {}\n",
         if new { "deployed" } else { "already deployed" },
         flow.name,
         &flow.version[..12],
-        report.items,
-        report.departments.len(),
-        report.materials_asked,
+        count(report.items, "item", "items"),
+        count(report.departments.len(), "department", "departments"),
+        count(report.materials_asked, "material", "materials"),
         report.materials_total,
-        report.days,
-        report.trips
+        count(report.days, "working day", "working days"),
+        count(report.trips, "trip", "trips")
     );
 
     println!("1. The happy path: a company with staff and a bank account booked.");
@@ -348,7 +349,7 @@ pub async fn demo(db: Option<String>) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     let events = engine.history(&case.id).await.map_err(|e| e.to_string())?.len();
-    println!("   {:?}, rated 5 (非常满意), {} events in the audit trail\n", case.status, events);
+    println!("   {:?}, rated 5 (非常满意), {} in the audit trail\n", case.status, count(events, "event", "events"));
 
     println!("2. A retried submission (same idempotency key) gets the same case back.");
     let again = engine.submit(&zhang, Some("demo-1")).await.map_err(|e| e.to_string())?;

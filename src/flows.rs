@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use dsl::diagnostic::count;
 use dsl::{check, compile, render, Analysis, Loader, Workspace};
 use stdlib_flows::StdlibLoader;
 
@@ -86,7 +87,12 @@ pub fn print_diagnostics(programs: &[Checked]) {
     files.sort_unstable();
     files.dedup();
     if errors + warnings > 0 {
-        eprintln!("{errors} error(s), {warnings} warning(s) in {} file(s)", files.len());
+        eprintln!(
+            "{}, {} in {}",
+            count(errors, "error", "errors"),
+            count(warnings, "warning", "warnings"),
+            count(files.len(), "file", "files")
+        );
     }
 }
 
@@ -162,13 +168,17 @@ pub fn report_table(report: &dsl::analysis::Report) -> String {
             "materials 材料",
             format!("{} asked of {}", report.materials_asked, report.materials_total),
             format!(
-                "{} from shared data, {} from licences, {} duplicates removed",
+                "{} from shared data, {} from licences, {} removed",
                 report.materials_from_shared_data,
                 report.materials_from_licences,
-                report.materials_total
-                    - report.materials_from_shared_data
-                    - report.materials_from_licences
-                    - report.materials_asked
+                count(
+                    report.materials_total
+                        - report.materials_from_shared_data
+                        - report.materials_from_licences
+                        - report.materials_asked,
+                    "duplicate",
+                    "duplicates"
+                )
             ),
         ),
         (

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::analysis;
 use crate::cel;
-use crate::diagnostic::{Code, Diagnostic, Fix, Label};
+use crate::diagnostic::{count, Code, Diagnostic, Fix, Label};
 use crate::model::*;
 use crate::span::{FileId, Location, Span};
 use crate::syntax::ast;
@@ -270,7 +270,7 @@ impl<'a> Checker<'a> {
         let indent: String = text[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
         let days = legal.unwrap_or(1);
         let end = anchor.span.end as usize;
-        let limit = if days == 1 { "1 workday".to_string() } else { format!("{days} workdays") };
+        let limit = count(days, "workday", "workdays");
         Some(Fix::replace(
             format!("add `promised_limit {limit}`"),
             file,
@@ -863,7 +863,11 @@ impl<'a> Checker<'a> {
                     .error(
                         Code::PromisedOverLegal,
                         at(promised_at),
-                        format!("the promised limit ({promised} workdays) is longer than the legal limit ({legal} workdays)"),
+                        format!(
+                            "the promised limit ({}) is longer than the legal limit ({})",
+                            count(promised, "workday", "workdays"),
+                            count(legal, "workday", "workdays")
+                        ),
                     )
                     .label("longer than the legal limit")
                     .help("a promised limit (承诺时限) can only shorten the legal one (法定时限)");
@@ -1059,8 +1063,10 @@ impl<'a> Checker<'a> {
                                         Code::InvalidValue,
                                         Location { file, span: limit.span },
                                         format!(
-                                            "step `{}` may take {} workdays, longer than its item's {days}",
-                                            step.name, limit.value
+                                            "step `{}` may take {}, longer than its item's limit of {}",
+                                            step.name,
+                                            count(limit.value, "workday", "workdays"),
+                                            count(days, "workday", "workdays")
                                         ),
                                     )
                                     .label("longer than the item's limit")
@@ -1628,9 +1634,13 @@ impl<'a> Checker<'a> {
                 self.error(
                     Code::SlaInfeasible,
                     sla_at,
-                    format!("the SLA of {sla} workdays cannot be met: the critical path takes {} workdays", path.days),
+                    format!(
+                        "the SLA of {} cannot be met: the critical path takes {}",
+                        count(sla, "workday", "workdays"),
+                        count(path.days, "workday", "workdays")
+                    ),
                 )
-                .label(format!("critical path: {} = {} workdays", steps.join(" → "), path.days))
+                .label(format!("critical path: {} = {}", steps.join(" → "), count(path.days, "workday", "workdays")))
                 .help("shorten the promised limits on this path, run its items in parallel, or raise the SLA");
             }
         }
@@ -1641,7 +1651,10 @@ impl<'a> Checker<'a> {
                 self.error(
                     Code::TripsExceeded,
                     visits_at,
-                    format!("the applicant may have to make {} trips, more than the {bound} allowed", trips.trips),
+                    format!(
+                        "the applicant may have to make {}, more than the {bound} allowed",
+                        count(trips.trips, "trip", "trips")
+                    ),
                 )
                 .label(format!("on-site visits: {} = {}", visits.join(" + "), trips.trips))
                 .help("make the items' visits online (`visits 0`), or raise the bound");

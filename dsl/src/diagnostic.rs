@@ -165,3 +165,25 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 }
+
+/// A number and its noun, agreeing: `count(1, "workday", "workdays")` is `1 workday`, and any
+/// other number takes the plural (`0 workdays`, `5 workdays`). For every counted noun in a
+/// message, here and in the tools built on this crate.
+pub fn count(n: impl std::fmt::Display, one: &str, many: &str) -> String {
+    let n = n.to_string();
+    let noun = if n == "1" { one } else { many };
+    format!("{n} {noun}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn a_count_agrees_with_its_noun() {
+        assert_eq!(count(1u32, "workday", "workdays"), "1 workday");
+        assert_eq!(count(0usize, "trip", "trips"), "0 trips");
+        assert_eq!(count(2, "copy", "copies"), "2 copies");
+        assert_eq!(count(11, "item", "items"), "11 items");
+    }
+}

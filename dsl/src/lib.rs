@@ -1,8 +1,9 @@
 //! The onetrip flow language.
 //!
 //! Text in; syntax tree, diagnostics, checked program and compiled flows out. This crate is
-//! pure: no I/O (imports are read through the caller's [`Loader`]), no async, no global state,
-//! and no input makes it panic.
+//! pure: no I/O (imports are read through the caller's [`Loader`]), no async, no global state
+//! (but pest's process-wide error-detail switch, on only while a declaration with a syntax
+//! error is parsed a second time), and no input makes it panic.
 
 // pest is built without `std` (so without its per-call stack probe, which costs ~8% of parsing;
 // the splitter bounds nesting instead), and its derive then names `alloc`.

@@ -11,6 +11,7 @@ use std::fmt;
 use std::ops::Range;
 
 use super::syntax::{BinaryOp, Expr, ExprKind, UnaryOp};
+use crate::diagnostic::count;
 use crate::model::{FieldType, SchemaField};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -606,8 +607,12 @@ impl<'s> Checker<'_, 's> {
             self.error(
                 TypeErrorKind::ArgumentCount,
                 expr.span.clone(),
-                format!("`{function}` takes {} argument(s), not {}", counts_unique.join(" or "), args.len()),
-                format!("{} argument(s)", args.len()),
+                format!(
+                    "`{function}` takes {}, not {}",
+                    count(counts_unique.join(" or "), "argument", "arguments"),
+                    args.len()
+                ),
+                count(args.len(), "argument", "arguments"),
                 Some(signatures(&candidates)),
             );
             return Type::Dyn;

@@ -3,6 +3,7 @@
 
 use crate::analysis;
 use crate::cel::types::{CONTEXT, FUNCTIONS};
+use crate::diagnostic::count;
 use crate::ide::{type_text, workdays, Snapshot, Symbol};
 use crate::model::{Handling, Item, MaterialSource, Program};
 use crate::span::{FileId, Span};
@@ -228,12 +229,4 @@ pub fn figures(report: &analysis::Report) -> String {
         workdays(report.days),
         count(report.trips as usize, "trip", "trips"),
     )
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }

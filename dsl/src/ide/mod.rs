@@ -68,11 +68,7 @@ pub fn type_text(ty: &FieldType) -> String {
 
 /// "1 workday", "3 workdays".
 pub fn workdays(n: u32) -> String {
-    if n == 1 {
-        "1 workday".into()
-    } else {
-        format!("{n} workdays")
-    }
+    crate::diagnostic::count(n, "workday", "workdays")
 }
 
 /// The identifier-ish word that ends at `offset` (letters, digits, `_`, any script), as a

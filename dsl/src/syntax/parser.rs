@@ -216,48 +216,280 @@ fn syntax_error(file: FileId, piece: &str, offset: usize, error: &pest::error::E
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let pos = pos.min(piece.len());
-    let found = found_at(piece, pos);
-    let expected = match &error.variant {
+    let mut pos = pos.min(piece.len());
+    let mut found = found_at(piece, pos);
+    let mut expected = match &error.variant {
         ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
         ErrorVariant::CustomError { message } => message.clone(),
     };
-    let span = Span::new(offset + pos, offset + pos + found.len().max(if pos < piece.len() { 1 } else { 0 }));
-    let found_text = if found.is_empty() { "the end of the declaration".to_string() } else { format!("`{found}`") };
-    let mut diagnostic = Diagnostic::new(Code::Syntax, file, span, format!("expected {expected}, found {found_text}"))
-        .label(format!("expected {expected}"));
+    let mut after = None;
+    // pest reports the rules that failed furthest on where they *started*: in
+    // `from licence bl }`, `licence bl` is a good start of a licence source that fails at `}`,
+    // and pest says it expected `licence` where it found `licence`. When the tokens it tried
+    // go past the found one, the text really goes wrong where they were tried last.
+    if let ErrorVariant::ParsingError { .. } = &error.variant {
+        if let Some(later) = later_failure(piece, pos, &found) {
+            after = Some(context(&piece[pos..later.pos]));
+            pos = later.pos;
+            found = found_at(piece, pos);
+            expected = later.expected;
+        }
+    }
+    let span = Span::new(offset + pos, offset + pos + found.len);
+    let message = match &after {
+        Some(context) => format!("expected {expected} after `{context}`, found {}", found.text),
+        None => format!("expected {expected}, found {}", found.text),
+    };
+    let mut diagnostic = Diagnostic::new(Code::Syntax, file, span, message).label(format!("expected {expected}"));
     if let Some(help) = syntax_help(piece, pos, &found) {
         diagnostic = diagnostic.help(help);
     }
     diagnostic
 }
 
-/// The token at `pos`: a word, a string, or one character.
-fn found_at(piece: &str, pos: usize) -> String {
-    let rest = &piece[pos..];
-    let Some(first) = rest.chars().next() else { return String::new() };
-    if is_ident_char(first) {
-        let len = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
-        rest[..len].to_string()
-    } else if first == '"' {
-        let len = rest[1..].find(['"', '\n']).map_or(rest.len(), |n| n + 2).min(rest.len());
-        rest[..len].trim_end().to_string()
-    } else if first == '\n' || first == '\r' {
-        "end of line".into()
+/// Where a declaration really goes wrong when the rule pest names got past the found token.
+struct Later {
+    pos: usize,
+    expected: String,
+}
+
+/// Parses the piece again with pest's record of the tokens tried at the furthest position
+/// (its "error detail", too slow to keep on: only a failing declaration is parsed so). The
+/// switch is process-wide: a lock keeps two of these parses from turning it off under each
+/// other, and a parse elsewhere that runs meanwhile only records more than it needs.
+fn later_failure(piece: &str, pos: usize, found: &Found) -> Option<Later> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let attempts = {
+        let _only_one = DETAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pest::set_error_detail(true);
+        let result = FlowParser::parse(Rule::declaration, piece);
+        pest::set_error_detail(false);
+        result.err()?.parse_attempts()?
+    };
+    let at = attempts.max_position;
+    if at < pos + found.len.max(1) || at > piece.len() {
+        return None;
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut push = |name: String| {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    };
+    // Each call stack ends in the rule that wanted a token here. A rule of one token (a name,
+    // a string, a keyword) that starts here is named; one that started before (a CEL rule, or
+    // the `75` of `75%`) and any other rule wanted one of the literal tokens (`.`, `{`, …).
+    let continues_word = piece[..at].chars().next_back().is_some_and(is_ident_char);
+    let mut within = Vec::new();
+    let mut literal_wanted = false;
+    for stack in attempts.call_stacks() {
+        match stack.deepest.get_rule().copied() {
+            Some(Rule::cel) if !cel_starts_at(piece, at) => literal_wanted = true,
+            Some(Rule::percent) if continues_word => push("`%`".into()),
+            Some(rule) if is_token_rule(rule) => match rule_name(rule) {
+                Some(name) if !continues_word => push(name.to_string()),
+                _ => literal_wanted = true,
+            },
+            Some(rule) => {
+                within.push(rule);
+                literal_wanted = true;
+            }
+            None => {
+                within.extend(stack.parent);
+                literal_wanted = true;
+            }
+        }
+    }
+    if literal_wanted {
+        // pest's tokens print as themselves; ranges print as `a..z` and built-in rules (the
+        // spaces skipped between tokens) as `BUILTIN_RULE`. The characters that start a
+        // string, a comment, a name or a bracket in a CEL rule are not what is missing.
+        let tokens: Vec<String> = attempts.expected_tokens().iter().map(|t| t.to_string()).collect();
+        // An open bracket of a CEL rule wants its closing one; a `{` there would only start a
+        // nested group.
+        let open_bracket = tokens.iter().any(|t| t == ")" || t == "]");
+        for token in tokens {
+            let range = token.len() == 4 && &token[1..3] == "..";
+            let inside_a_token = ["BUILTIN_RULE", "//", "_", "\"", "'", "\\", "[", "%", "&&", "||"]
+                .contains(&token.as_str())
+                || (token == "(" && !within.contains(&Rule::pii))
+                || (token == "{" && open_bracket);
+            if range || inside_a_token || !token.chars().all(|c| c.is_ascii_graphic()) {
+                continue;
+            }
+            push(what_follows(&within, &token).unwrap_or_else(|| format!("`{token}`")));
+        }
+    }
+    let expected = match names.len() {
+        0 => return None,
+        1 => names.remove(0),
+        n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
+    };
+    Some(Later { pos: at, expected })
+}
+
+/// Whether a CEL rule would start at `at` (rather than go on there): it follows `if`,
+/// `eligible` or `when`.
+fn cel_starts_at(piece: &str, at: usize) -> bool {
+    let before = piece[..at].trim_end();
+    let word_start = before.rfind(|c: char| !is_ident_char(c)).map_or(0, |i| i + 1);
+    matches!(&before[word_start..], "if" | "eligible" | "when")
+}
+
+/// A literal token and what must come after it, where the rest is not obvious.
+fn what_follows(within: &[Rule], token: &str) -> Option<String> {
+    within.iter().find_map(|rule| {
+        Some(match (rule, token) {
+            (Rule::from_licence, ".") => "`.` and a licence name".to_string(),
+            (Rule::from_shared, ".") => "`.` and a data set name".to_string(),
+            _ => return None,
+        })
+    })
+}
+
+/// Rules that match one token: pest's record names them rather than their characters.
+fn is_token_rule(rule: Rule) -> bool {
+    is_keyword(rule)
+        || matches!(
+            rule,
+            Rule::ident
+                | Rule::string
+                | Rule::int
+                | Rule::decimal
+                | Rule::percent
+                | Rule::bool
+                | Rule::workdays
+                | Rule::prim_type
+                | Rule::cel
+                | Rule::end_kw
+                | Rule::overdue
+                | Rule::m_tolerated
+                | Rule::m_promise
+                | Rule::m_optional
+                | Rule::m_form
+                | Rule::EOI
+        )
+}
+
+/// The text between two positions on one line, without comments, its middle left out when
+/// it is long.
+fn context(text: &str) -> String {
+    let code: String = text.lines().map(|line| &line[..comment_start(line)]).collect::<Vec<_>>().join(" ");
+    let words: Vec<&str> = code.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.chars().count() <= 40 {
+        return line;
+    }
+    // Whole words from each end, about 20 characters of them; a longer word is cut.
+    let width = |words: &[&str]| words.iter().map(|w| w.chars().count() + 1).sum::<usize>();
+    let mut head = 1;
+    while head < words.len() && width(&words[..=head]) <= 21 {
+        head += 1;
+    }
+    let mut tail = words.len() - 1;
+    while tail > head && width(&words[tail - 1..]) <= 21 {
+        tail -= 1;
+    }
+    let cut = |word: &str, from_end: bool| {
+        let chars: Vec<char> = word.chars().collect();
+        match (chars.len() > 20, from_end) {
+            (false, _) => word.to_string(),
+            (true, false) => chars[..20].iter().collect::<String>() + "…",
+            (true, true) => "…".to_string() + &chars[chars.len() - 20..].iter().collect::<String>(),
+        }
+    };
+    let head = match &words[..head] {
+        [one] => cut(one, false),
+        many => many.join(" "),
+    };
+    let tail = match &words[tail.max(1)..] {
+        [] => String::new(),
+        [one] => cut(one, true),
+        many => many.join(" "),
+    };
+    if tail.is_empty() {
+        head
     } else {
-        first.to_string()
+        format!("{head} … {tail}")
     }
 }
 
-fn syntax_help(piece: &str, pos: usize, found: &str) -> Option<String> {
+/// Where a `//` comment starts on a line (outside strings), or the line's length.
+fn comment_start(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut quote = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (quote, bytes[i]) {
+            (Some(_), b'\\') => i += 1,
+            (Some(q), b) if b == q => quote = None,
+            (None, b'"' | b'\'') => quote = Some(bytes[i]),
+            (None, b'/') if bytes.get(i + 1) == Some(&b'/') => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    line.len()
+}
+
+/// The token at a position, as a message names it, and its length in the text.
+struct Found {
+    text: String,
+    len: usize,
+}
+
+/// The token at `pos`: a word, a string, or one character.
+fn found_at(piece: &str, pos: usize) -> Found {
+    let rest = &piece[pos..];
+    let Some(first) = rest.chars().next() else {
+        return Found { text: "the end of the declaration".into(), len: 0 };
+    };
+    if is_ident_char(first) {
+        let len = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
+        Found { text: format!("`{}`", &rest[..len]), len }
+    } else if first == '"' {
+        // Up to the closing quote (an escaped one does not close) or the end of the line.
+        let mut chars = rest.char_indices().skip(1).peekable();
+        let mut end = None;
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next_if(|&(_, c)| c != '\n');
+                }
+                '"' => {
+                    end = Some(at + 1);
+                    break;
+                }
+                '\n' => break,
+                _ => {}
+            }
+        }
+        match end {
+            Some(len) => Found { text: format!("`{}`", &rest[..len]), len },
+            None => {
+                let len = rest.find('\n').unwrap_or(rest.len());
+                let open = rest[..len].trim_end();
+                Found { text: format!("an unclosed string `{open}`"), len: open.len() }
+            }
+        }
+    } else if first == '\n' || first == '\r' {
+        Found { text: "the end of the line".into(), len: 1 }
+    } else if first.is_whitespace() {
+        Found { text: "a space".into(), len: first.len_utf8() }
+    } else {
+        Found { text: format!("`{first}`"), len: first.len_utf8() }
+    }
+}
+
+fn syntax_help(piece: &str, pos: usize, found: &Found) -> Option<String> {
     let before = piece[..pos].trim_end();
-    if found.is_empty() {
+    if pos >= piece.len() {
         return Some("a `}` may be missing".into());
     }
     if before.ends_with("limit") || before.ends_with("sla") {
         return Some("write a limit as a number of working days, e.g. `20 workdays`".into());
     }
-    if found.starts_with('"') && !found.ends_with('"') {
+    if found.text.starts_with("an unclosed string") {
         return Some("close the string with `\"` on the same line".into());
     }
     None
