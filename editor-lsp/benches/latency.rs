@@ -5,6 +5,10 @@
 //!
 //! `cargo bench -p onetrip-editor-lsp --bench latency`
 
+// The allocator the `onetrip-lsp` binary ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../../dsl/benches/support/library.rs"]
 mod library;
 

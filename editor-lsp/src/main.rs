@@ -1,5 +1,8 @@
 //! `onetrip-lsp`: the language server over stdio.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if std::env::args().any(|a| a == "--version" || a == "-V") {
         println!("onetrip-lsp {}", env!("CARGO_PKG_VERSION"));

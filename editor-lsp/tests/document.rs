@@ -99,6 +99,11 @@ fn outline_folding_tokens_lenses_and_formatting_of_an_example() {
     );
     assert_eq!(range_edits, json!([]), "a range away from the change is left alone");
 
+    // Workspace symbols find declarations in every file, by part of the name.
+    let symbols = client.request("workspace/symbol", json!({"query": "registration"}));
+    let found: Vec<&str> = symbols.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(found.contains(&"company_registration"), "{found:?}");
+
     // Selection grows from a name to its declaration.
     let selection = client.request(
         "textDocument/selectionRange",
