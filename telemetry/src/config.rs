@@ -149,3 +149,83 @@ fn resource(service: Option<String>, attributes: Option<String>) -> Resource {
         .with_service_name(service)
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(variables: &[(&str, &str)]) -> Result<Option<Config>, TelemetryError> {
+        Config::from_lookup(|name| variables.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+    }
+
+    fn on(variables: &[(&str, &str)]) -> Config {
+        config(variables).expect("valid").expect("on")
+    }
+
+    #[test]
+    fn off_unless_an_endpoint_or_the_exporter_is_named() {
+        assert!(config(&[]).expect("valid").is_none());
+        assert!(config(&[("OTEL_SERVICE_NAME", "x")]).expect("valid").is_none());
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        assert!(config(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).expect("valid").is_none());
+        assert!(config(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).expect("valid").is_none());
+        assert_eq!(on(&[("OTEL_TRACES_EXPORTER", "otlp")]).endpoint, "http://localhost:4318/v1/traces");
+    }
+
+    #[test]
+    fn endpoints_follow_the_specification() {
+        let http = on(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]);
+        assert_eq!(
+            (http.protocol, http.endpoint.as_str()),
+            (Protocol::HttpProtobuf, "http://collector:4318/v1/traces")
+        );
+        let signal = on(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:9999/custom"),
+        ]);
+        assert_eq!(signal.endpoint, "http://traces:9999/custom");
+        let grpc =
+            on(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+        assert_eq!((grpc.protocol, grpc.endpoint.as_str()), (Protocol::Grpc, "http://collector:4317"));
+        let grpc_default = on(&[("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]);
+        assert_eq!(grpc_default.endpoint, "http://localhost:4317");
+        let timeout = on(&[("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")]);
+        assert_eq!(timeout.timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn what_is_not_supported_is_named() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        for (variables, named) in [
+            (vec![endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")], "OTEL_EXPORTER_OTLP_PROTOCOL"),
+            (vec![("OTEL_TRACES_EXPORTER", "zipkin")], "OTEL_TRACES_EXPORTER"),
+            (vec![endpoint, ("OTEL_TRACES_SAMPLER", "xray")], "OTEL_TRACES_SAMPLER"),
+            (
+                vec![endpoint, ("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")],
+                "OTEL_TRACES_SAMPLER_ARG",
+            ),
+            (vec![endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")], "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        ] {
+            match config(&variables) {
+                Err(TelemetryError::Config { variable, .. }) => assert_eq!(variable, named),
+                other => panic!("{variables:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn samplers_and_the_resource() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        let ratio =
+            on(&[endpoint, ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.25")]);
+        assert!(matches!(ratio.sampler, Sampler::TraceIdRatioBased(r) if r == 0.25));
+        assert!(matches!(on(&[endpoint, ("OTEL_TRACES_SAMPLER", "always_off")]).sampler, Sampler::AlwaysOff));
+        let named = |c: &Config| c.resource.get(&opentelemetry::Key::new("service.name")).map(|v| v.to_string());
+        assert_eq!(named(&on(&[endpoint])).as_deref(), Some("onetrip"));
+        assert_eq!(named(&on(&[endpoint, ("OTEL_SERVICE_NAME", "onetrip-zj")])).as_deref(), Some("onetrip-zj"));
+        let attributes = on(&[endpoint, ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,region=zj")]);
+        assert_eq!(named(&attributes).as_deref(), Some("from-attributes"));
+        let region = attributes.resource.get(&opentelemetry::Key::new("region")).map(|v| v.to_string());
+        assert_eq!(region.as_deref(), Some("zj"));
+    }
+}

@@ -199,6 +199,10 @@ impl<E: SpanExporter> Exporter<E> {
     async fn handle<S: Store>(&mut self, engine: &Engine<S>, item: FeedItem) -> Result<(), TelemetryError> {
         let FeedItem { position, case_id, event } = item;
         self.position = Some(position);
+        if matches!(event.kind, EventKind::Rated { .. }) {
+            // Comes after the case's spans are out: not worth a read of the case.
+            return Ok(());
+        }
         if !self.cases.contains_key(&case_id) {
             let mut tracker = Tracker::new(&case_id);
             if !matches!(event.kind, EventKind::Submitted { .. }) {
