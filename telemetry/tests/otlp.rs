@@ -20,16 +20,26 @@ use telemetry::{Config, Exporter};
 
 type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 
-/// An OTLP/HTTP receiver: decodes each body as an `ExportTraceServiceRequest`.
-async fn http_receiver() -> (String, Received, Arc<Mutex<Vec<String>>>) {
+/// An OTLP/HTTP receiver: decodes each body as an `ExportTraceServiceRequest`. It answers
+/// 500 to the first `refuse` requests, as a collector that is broken for a while (500, unlike
+/// 503, is not retried inside the OTLP client: the follower's own retry is what is tested).
+async fn http_receiver(refuse: usize) -> (String, Received, Arc<Mutex<Vec<String>>>) {
     let received = Received::default();
     let content_types = Arc::new(Mutex::new(Vec::new()));
     let (sink, types) = (Arc::clone(&received), Arc::clone(&content_types));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let app = axum::Router::new().route(
         "/v1/traces",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let (sink, types) = (Arc::clone(&sink), Arc::clone(&types));
+            let (sink, types, refused) = (Arc::clone(&sink), Arc::clone(&types), Arc::clone(&refused));
             async move {
+                if refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refuse {
+                    return (
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        [("content-type", "text/plain")],
+                        Vec::new(),
+                    );
+                }
                 let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 types.lock().expect("lock").push(kind);
                 match ExportTraceServiceRequest::decode(body) {
@@ -172,7 +182,7 @@ async fn exports_over(protocol: &str, endpoint: String, received: Received, name
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_a_collector_over_http_protobuf() {
-    let (endpoint, received, content_types) = http_receiver().await;
+    let (endpoint, received, content_types) = http_receiver(0).await;
     exports_over("http/protobuf", endpoint, received, "otlp-http").await;
     let types = content_types.lock().expect("lock");
     assert!(!types.is_empty() && types.iter().all(|t| t == "application/x-protobuf"), "{types:?}");
@@ -182,4 +192,11 @@ async fn spans_reach_a_collector_over_http_protobuf() {
 async fn spans_reach_a_collector_over_grpc() {
     let (endpoint, received) = grpc_receiver().await;
     exports_over("grpc", endpoint, received, "otlp-grpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_for_a_while_gets_every_span_once_when_it_is_back() {
+    // The first two tries fail: the follower keeps the batch and tries again, later.
+    let (endpoint, received, _) = http_receiver(2).await;
+    exports_over("http/protobuf", endpoint, received, "otlp-down").await;
 }
