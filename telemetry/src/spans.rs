@@ -502,3 +502,22 @@ fn workdays(calendar: &Calendar, from: DateTime<Utc>, to: DateTime<Utc>) -> Opti
     let day = |t: DateTime<Utc>| (t + chrono::Duration::hours(8)).date_naive();
     calendar.workdays_between(day(from), day(to)).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids are part of the data: a change here splits the traces of cases that span a
+    /// deployment, so they are pinned.
+    #[test]
+    fn ids_are_stable_digests_of_the_case() {
+        let case = "C20260930010000-0123456789ab";
+        assert_eq!(format!("{}", trace_id(case)), "793c738b38f396263b967b755e273c10");
+        assert_eq!(format!("{}", case_span_id(case)), "55b00adf3e052944");
+        assert_eq!(format!("{}", item_span_id(case, "seal")), "8be10f8201612ea3");
+        assert_eq!(format!("{}", step_span_id(case, "seal", "accept", 2)), "2c8c7d29b2c3096c");
+        assert_ne!(step_span_id(case, "seal", "accept", 1), step_span_id(case, "seal", "accept", 2));
+        assert_ne!(item_span_id(case, "ab"), step_span_id(case, "a", "b", 0));
+        assert_ne!(trace_id(case), trace_id("C20260930010000-0123456789ac"));
+    }
+}
