@@ -96,7 +96,7 @@ fn clock() -> Result<Arc<dyn engine::Clock>, String> {
     }
 }
 
-async fn open(db: &str) -> Result<Engine<SqliteStore>, String> {
+pub(crate) async fn open(db: &str) -> Result<Engine<SqliteStore>, String> {
     let store = SqliteStore::open(db).await.map_err(|e| format!("cannot open `{db}`: {e}"))?;
     Ok(Engine::new(store, Arc::new(Calendar::official()), clock()?))
 }
@@ -111,6 +111,7 @@ pub async fn serve(db: &str, listen: &str) -> Result<ExitCode, String> {
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     eprintln!("onetrip serving {db} on http://{listen} (OpenAPI at /openapi.json)");
+    crate::traces::follow(db).await?;
     engine::http::serve(engine, listener, std::time::Duration::from_secs(5)).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -439,5 +440,6 @@ pub async fn demo(db: Option<String>) -> Result<ExitCode, String> {
     debug_assert_eq!(withdrawn.status, Status::Withdrawn);
 
     println!("\nEverything above is in {db}: try `onetrip case history {} --db {db}`.", case.id);
+    crate::traces::flush(&engine).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ mod calendar_cmd;
 mod cases;
 mod flows;
 mod scenarios;
+mod traces;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

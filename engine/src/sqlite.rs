@@ -477,6 +477,40 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn history_until(&self, case_id: &str, position: i64) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM events WHERE case_id = ? AND position <= ? ORDER BY seq")
+            .bind(case_id)
+            .bind(position)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| serde_json::from_str(r.get::<&str, _>(0)).map_err(corrupt)).collect()
+    }
+
+    async fn feed_cursor(&self, name: &str) -> Result<i64, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar("SELECT position FROM feed_cursors WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(position.unwrap_or(0))
+    }
+
+    async fn set_feed_cursor(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        // Through the pool, not the command writer: a follower never queues behind commands.
+        sqlx::query(
+            "INSERT INTO feed_cursors (name, position, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(position)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn add_token(&self, digest: &str, token: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT OR REPLACE INTO tokens (digest, role, department, officer, created_at) VALUES (?, ?, ?, ?, ?)",

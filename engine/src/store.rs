@@ -85,6 +85,17 @@ pub trait Store: Send + Sync {
         position: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(i64, String, Event)>, StoreError>> + Send;
+    /// A case's events up to a global position of the feed, oldest first: its history as a
+    /// subscriber at that position has seen it.
+    fn history_until(
+        &self,
+        case_id: &str,
+        position: i64,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+    /// The position a named follower of the feed has stored (0 when none).
+    fn feed_cursor(&self, name: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Stores a named follower's position in the feed.
+    fn set_feed_cursor(&self, name: &str, position: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn tasks(&self, department: &str) -> impl Future<Output = Result<Vec<QueuedTask>, StoreError>> + Send;
     /// Stores an API token's digest with whom it stands for.
     fn add_token(&self, digest: &str, token: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
