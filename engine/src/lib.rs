@@ -7,9 +7,11 @@
 //! [`case`] module and written with its events in one transaction, at the case version it was
 //! decided on; a command with an idempotency key that was already carried out returns the
 //! first answer and writes nothing.
+//!
+//! HTTP is not here: the `server` crate (`onetrip-server`) serves this API over HTTP, so that
+//! a platform embedding the engine compiles no web framework.
 
 pub mod case;
-pub mod http;
 pub mod scenario;
 pub mod sqlite;
 pub mod store;

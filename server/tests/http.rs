@@ -1,13 +1,15 @@
 //! The HTTP API on a real socket, driven by a real HTTP client: the happy calls, and bad input
 //! of every kind answered with a clear 4xx and a stable code, with nothing written.
 
+// The engine's test support: an engine on a fresh SQLite file with a flow deployed.
+#[path = "../../engine/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
-use engine::http::{create_token, Role};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use server::{create_token, Role};
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -95,7 +97,7 @@ async fn start(name: &str) -> Api {
         .expect("token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(engine::http::serve(setup.engine, listener, Duration::from_secs(60)));
+    tokio::spawn(server::serve(setup.engine, listener, Duration::from_secs(60)));
     Api { base, client: Client::new(), admin, platform, samr, psb, supervisor, samr_li }
 }
 

@@ -1,4 +1,5 @@
-//! The JSON HTTP API: the only module that knows HTTP.
+//! The HTTP layer of onetrip: the JSON API over an [`engine::Engine`]. The only crate that
+//! knows HTTP; an embedder of `engine` compiles no web framework.
 //!
 //! Every request carries `Authorization: Bearer <token>`. Tokens are stored as SHA-256 digests
 //! with a role: `admin` deploys flows; `platform` submits cases and acts for applicants
@@ -20,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
-use crate::case::{Actor, Command, CommandError};
-use crate::store::{Store, TokenRecord};
-use crate::{Engine, EngineError, Submission};
+use engine::case::{Actor, Command, CommandError};
+use engine::store::{Store, TokenRecord};
+use engine::{Engine, EngineError, Submission};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -101,7 +102,7 @@ impl From<EngineError> for Failure {
             EngineError::UnknownFlow(_) | EngineError::UnknownCase(_) => {
                 Failure::new(StatusCode::NOT_FOUND, "not_found", message)
             }
-            EngineError::VersionMismatch { .. } | EngineError::Store(crate::StoreError::Conflict { .. }) => {
+            EngineError::VersionMismatch { .. } | EngineError::Store(engine::StoreError::Conflict { .. }) => {
                 Failure::new(StatusCode::CONFLICT, "version_conflict", message)
             }
             EngineError::KeyReused => Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message),
@@ -238,7 +239,7 @@ async fn submit<S: Store>(
     State(app): State<Shared<S>>,
     headers: HeaderMap,
     json: Result<Json<Submission>, JsonRejection>,
-) -> Result<Json<crate::Submitted>, Failure> {
+) -> Result<Json<engine::Submitted>, Failure> {
     if role(&app, &headers).await? != Role::Platform {
         return Err(forbidden("submit cases"));
     }
@@ -264,7 +265,7 @@ async fn case<S: Store>(
             .history(&id)
             .await?
             .iter()
-            .any(|e| matches!(&e.kind, crate::EventKind::TaskOpened { department: d, .. } if d == department));
+            .any(|e| matches!(&e.kind, engine::EventKind::TaskOpened { department: d, .. } if d == department));
         if !involved {
             return Err(forbidden("read cases its department has no part in"));
         }
@@ -291,7 +292,7 @@ async fn command<S: Store>(
     headers: HeaderMap,
     Path(id): Path<String>,
     json: Result<Json<CommandBody>, JsonRejection>,
-) -> Result<Json<crate::CaseState>, Failure> {
+) -> Result<Json<engine::CaseState>, Failure> {
     let role = role(&app, &headers).await?;
     let CommandBody(command) = body(json)?;
     let actor = match role {
@@ -430,7 +431,7 @@ async fn event_stream<S: Store + 'static>(
         }
     };
     // A failing store ends the stream; the client reconnects with `Last-Event-ID`.
-    let stream = crate::Subscription::new(app, after)
+    let stream = engine::Subscription::new(app, after)
         .into_stream()
         .scan((), |_, item| std::future::ready(item.ok()))
         .map(|item| {
