@@ -95,7 +95,7 @@ fn clock() -> Result<Arc<dyn engine::Clock>, String> {
     }
 }
 
-async fn open(db: &str) -> Result<Engine<SqliteStore>, String> {
+pub(crate) async fn open(db: &str) -> Result<Engine<SqliteStore>, String> {
     let store = SqliteStore::open(db).await.map_err(|e| format!("cannot open `{db}`: {e}"))?;
     Ok(Engine::new(store, Arc::new(Calendar::official()), clock()?))
 }
