@@ -151,6 +151,7 @@ fn workdays(calendar: &Calendar, from: &str, to: &str) -> Option<i64> {
 /// Which part of the store a query looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct StallFilter {
     /// Only this process (flow name).
     #[serde(default)]

@@ -388,4 +388,15 @@ async fn stall_analysis_for_the_supervisor_only() {
     assert!(doc["paths"]["/stalls/states"]["get"].is_object(), "{doc}");
     assert!(doc["components"]["schemas"]["Stalls"].is_object(), "{doc}");
     assert!(doc["components"]["schemas"]["StateFigures"].is_object(), "{doc}");
+    let parameters = doc["paths"]["/stalls"]["get"]["parameters"].as_array().cloned().unwrap_or_default();
+    let described: Vec<_> =
+        parameters.iter().map(|p| (p["name"].as_str(), p["in"].as_str(), p["required"].as_bool())).collect();
+    assert_eq!(
+        described,
+        [
+            (Some("process"), Some("query"), Some(false)),
+            (Some("department"), Some("query"), Some(false)),
+            (Some("limit"), Some("query"), Some(false))
+        ]
+    );
 }
