@@ -56,6 +56,8 @@ pub struct Options {
     pub instances: usize,
     /// Cases submitted first (left open), to measure with a large store.
     pub preload: usize,
+    /// Measure the stall analysis (after the preload) instead of commands.
+    pub stalls: bool,
 }
 
 /// Runs one instance to its end; returns the latency of each command.
@@ -83,6 +85,40 @@ async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration
         return Err(format!("an instance took {}, not 6", count(latencies.len(), "command", "commands")));
     }
     Ok(latencies)
+}
+
+/// The stall analysis on the store as it is: the per-state summary 21 times and the full
+/// analysis 5 times, medians reported.
+async fn stall_queries(engine: &Engine<SqliteStore>) -> Result<ExitCode, String> {
+    use engine::stalls::StallFilter;
+    let filter = StallFilter::default();
+    let mut summary = Vec::new();
+    let mut waiting = 0;
+    for _ in 0..21 {
+        let started = Instant::now();
+        let states = engine.stalled_states(&filter).await.map_err(|e| e.to_string())?;
+        summary.push(started.elapsed());
+        waiting = states.iter().map(|s| s.waiting).sum::<u64>();
+    }
+    let mut full = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        engine.stalls(&filter).await.map_err(|e| e.to_string())?;
+        full.push(started.elapsed());
+    }
+    summary.sort();
+    full.sort();
+    println!("| query | runs | waiting tasks | median ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for (name, runs) in [("per-state summary", &summary), ("full stall analysis", &full)] {
+        println!(
+            "| {name} | {} | {waiting} | {:.2} | {:.2} |",
+            runs.len(),
+            percentile(runs, 0.5).as_secs_f64() * 1000.0,
+            runs.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -146,6 +182,10 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
             started.elapsed().as_secs_f64(),
             rss_mib().unwrap_or(0.0)
         );
+    }
+
+    if options.stalls {
+        return stall_queries(&engine).await;
     }
 
     // One client, each command committed before the next.

@@ -112,7 +112,7 @@ pub async fn serve(db: &str, listen: &str) -> Result<ExitCode, String> {
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     eprintln!("onetrip serving {db} on http://{listen} (OpenAPI at /openapi.json)");
     crate::traces::follow(db).await?;
-    engine::http::serve(engine, listener, std::time::Duration::from_secs(5)).await?;
+    server::serve(engine, listener, std::time::Duration::from_secs(5)).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -122,7 +122,7 @@ pub async fn token(
     officer: Option<String>,
     db: &str,
 ) -> Result<ExitCode, String> {
-    use engine::http::Role;
+    use server::Role;
     if officer.is_some() && role != "officer" {
         return Err("only an officer token names an officer".into());
     }
@@ -136,7 +136,7 @@ pub async fn token(
         (other, None) => return Err(format!("unknown role `{other}`: admin, platform, officer or supervisor")),
     };
     let engine = open(db).await?;
-    println!("{}", engine::http::create_token(engine.store(), &role).await.map_err(|e| e.to_string())?);
+    println!("{}", server::create_token(engine.store(), &role).await.map_err(|e| e.to_string())?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,6 +12,7 @@ mod calendar_cmd;
 mod cases;
 mod flows;
 mod scenarios;
+mod stalls;
 mod traces;
 
 use std::path::PathBuf;
@@ -121,6 +122,25 @@ enum Command {
         /// Open cases to submit before measuring (e.g. 1000000, to see memory stay flat).
         #[arg(long, default_value_t = 0)]
         preload: usize,
+        /// Time the stall analysis on the (preloaded) store instead of the commands.
+        #[arg(long)]
+        stalls: bool,
+    },
+    /// The supervisor's stall analysis: where cases wait, departments, warnings, processes.
+    Stalls {
+        /// Only this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// Only this department.
+        #[arg(long)]
+        department: Option<String>,
+        /// How many longest waits and warnings to list.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = stalls::StallFormat::Table)]
+        format: stalls::StallFormat,
+        #[arg(long, default_value = cases::DEFAULT_DB)]
+        db: String,
     },
     /// Run scenario files (JSON: a submission, commands at given instants, what must hold at
     /// the end) against the processes of flow files, on a temporary SQLite file.
@@ -180,8 +200,12 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
-        Command::Bench { db, clients, seconds, instances, preload } => {
-            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload }))
+        Command::Bench { db, clients, seconds, instances, preload, stalls } => {
+            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload, stalls }))
+        }
+        Command::Stalls { process, department, limit, format, db } => {
+            let filter = engine::stalls::StallFilter { process, department, limit: Some(limit) };
+            cases::block_on(stalls::run(filter, format, &db))
         }
         Command::Serve { db, listen } => cases::block_on(cases::serve(&db, &listen)),
         Command::Token { role, department, officer, db } => {

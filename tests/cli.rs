@@ -173,6 +173,16 @@ fn the_demo_runs_cases_through_every_path_on_sqlite() {
     // Personal data is masked in everything printed.
     assert!(!stdout.contains("张三") && !stdout.contains("11010519491231002X"), "{stdout}");
     assert!(stdout.contains("张*") && stdout.contains("110105********002X"), "{stdout}");
+    // The supervisor's view of the same store: the demo's four accepted cases, names absent.
+    let stalls = onetrip(&["stalls", "--db", &url, "--format", "json"]);
+    assert!(stalls.status.success(), "{}", text(&stalls.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&stalls.stdout).expect("json");
+    assert_eq!(figures["processes"][0]["process"], "start_business");
+    assert_eq!(figures["processes"][0]["cases"], serde_json::json!({"completed": 3, "withdrawn": 1}));
+    assert_eq!(figures["processes"][0]["ratings"], serde_json::json!({"5": 1}));
+    let table = text(&onetrip(&["stalls", "--db", &url, "--process", "start_business"]).stdout);
+    assert!(table.contains("## where cases wait") && table.contains("| start_business |"), "{table}");
+    assert!(!text(&stalls.stdout).contains("张") && !table.contains("张"), "{table}");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }

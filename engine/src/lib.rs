@@ -7,11 +7,14 @@
 //! [`case`] module and written with its events in one transaction, at the case version it was
 //! decided on; a command with an idempotency key that was already carried out returns the
 //! first answer and writes nothing.
+//!
+//! HTTP is not here: the `server` crate (`onetrip-server`) serves this API over HTTP, so that
+//! a platform embedding the engine compiles no web framework.
 
 pub mod case;
-pub mod http;
 pub mod scenario;
 pub mod sqlite;
+pub mod stalls;
 pub mod store;
 
 use std::collections::HashMap;
@@ -258,11 +261,13 @@ impl<S: Store> Engine<S> {
         let initial = CaseState::new(&id, &flow, &at);
         let now = case::Now { at: at.clone(), calendar: &self.calendar };
         let events = case::start(&flow, &initial, &now, &guards)?;
-        let mut state = initial;
+        let mut state = initial.clone();
         events.iter().for_each(|e| state.apply(e));
         let answer = Submitted::Accepted { case: Box::new(state.clone()) };
         let stored_facts = serde_json::to_value(submission).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let answer = self.write(&state, &events, 0, Some(&stored_facts), key, &request_hash, answer).await?;
+        let supervision = stalls::supervise(&flow, &initial, &events, &state, &self.calendar);
+        let answer =
+            self.write(&state, &events, 0, Some(&stored_facts), &supervision, key, &request_hash, answer).await?;
         if let Submitted::Accepted { case } = &answer {
             if case.id == state.id {
                 self.cases.put(CachedCase { state, facts: Arc::new(submission.clone()) });
@@ -322,8 +327,10 @@ impl<S: Store> Engine<S> {
             };
             let mut state = case.state.clone();
             events.iter().for_each(|e| state.apply(e));
-            let written =
-                self.write(&state, &events, case.state.version, None, key, &request_hash, state.clone()).await;
+            let supervision = stalls::supervise(&flow, &case.state, &events, &state, &self.calendar);
+            let written = self
+                .write(&state, &events, case.state.version, None, &supervision, key, &request_hash, state.clone())
+                .await;
             match written {
                 Ok(answer) => {
                     self.cases.put(CachedCase { state: answer.clone(), facts: Arc::clone(&case.facts) });
@@ -361,6 +368,8 @@ impl<S: Store> Engine<S> {
             }
             let mut state = stored.state.clone();
             events.iter().for_each(|e| state.apply(e));
+            let flow = self.flow(&stored.state.version_id).await?;
+            let supervision = stalls::supervise(&flow, &stored.state, &events, &state, &self.calendar);
             let written = self
                 .store
                 .append(store::Append {
@@ -369,6 +378,7 @@ impl<S: Store> Engine<S> {
                     expected_version: stored.state.version,
                     facts: None,
                     idempotency: None,
+                    supervision: &supervision,
                 })
                 .await;
             self.cases.remove(&case_id);
@@ -401,6 +411,38 @@ impl<S: Store> Engine<S> {
         Ok(self.store.tasks(department).await?)
     }
 
+    /// Stall analysis (电子监察) as of now: where cases wait and for how many working days,
+    /// the longest waits, each department's handling times, the warnings, and each process's
+    /// figures. Reads only the tables every write keeps, never the event log.
+    pub async fn stalls(&self, filter: &stalls::StallFilter) -> Result<stalls::Stalls, EngineError> {
+        let (_, today) = self.now();
+        let today = today.to_string();
+        let waiting = self.store.waiting(filter).await?;
+        let mut oldest = Vec::new();
+        for task in self.store.oldest_tasks(filter).await? {
+            let case = self.store.case(&task.case_id).await?.map(|c| c.state);
+            oldest.push((task, case));
+        }
+        let handled = self.store.handled(filter).await?;
+        let (latest, counts) = self.store.warnings(filter).await?;
+        let processes = self.store.process_counts(filter).await?;
+        Ok(stalls::Stalls {
+            states: stalls::states(&waiting, &self.calendar, &today),
+            longest: stalls::longest(&oldest, &self.calendar, &today),
+            departments: stalls::departments(&handled, &waiting, &today),
+            warnings: stalls::warnings(&latest, &counts),
+            processes: stalls::processes(&processes),
+            today,
+        })
+    }
+
+    /// The per-state summary only: the cheapest question, for dashboards and benchmarks.
+    pub async fn stalled_states(&self, filter: &stalls::StallFilter) -> Result<Vec<stalls::StateFigures>, EngineError> {
+        let (_, today) = self.now();
+        let waiting = self.store.waiting(filter).await?;
+        Ok(stalls::states(&waiting, &self.calendar, &today.to_string()))
+    }
+
     /// The answer remembered for an idempotency key, if the same request was made with it.
     async fn remembered<T: serde::de::DeserializeOwned>(
         &self,
@@ -427,6 +469,7 @@ impl<S: Store> Engine<S> {
         events: &[Event],
         expected_version: u64,
         facts: Option<&serde_json::Value>,
+        supervision: &stalls::Supervision,
         key: Option<&str>,
         request_hash: &str,
         answer: T,
@@ -437,7 +480,8 @@ impl<S: Store> Engine<S> {
             None => String::new(),
         };
         let idempotency = key.map(|key| store::Idempotency { key, request_hash, response: &response });
-        let written = self.store.append(store::Append { state, events, expected_version, facts, idempotency }).await;
+        let written =
+            self.store.append(store::Append { state, events, expected_version, facts, idempotency, supervision }).await;
         match written {
             Ok(()) => Ok(answer),
             Err(StoreError::KeyReused) => self.remembered(key, request_hash).await?.ok_or(EngineError::KeyReused),

@@ -12,6 +12,7 @@ use sqlx::{ConnectOptions, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::case::{CaseState, Event};
+use crate::stalls::{rows, StallFilter};
 use crate::store::{Append, QueuedTask, Store, StoreError, StoredCase, TokenRecord};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -40,10 +41,20 @@ struct Write {
     facts: Option<String>,
     updated_at: String,
     events: Vec<String>,
-    tasks: Vec<(i64, String, String, String, String)>,
+    tasks: Vec<TaskRow>,
     timers: Vec<(String, String)>,
     idempotency: Option<(String, String, String)>,
+    flow: String,
+    trips: i64,
+    rating: Option<u8>,
+    sla_met: Option<bool>,
+    handled: Vec<(String, String, String, i64, bool)>,
+    warnings: Vec<(String, String, String, String)>,
 }
+
+/// An open task: node, department, item, step, since, and for supervision the day it opened
+/// and its due day.
+type TaskRow = (i64, String, String, String, String, String, Option<String>);
 
 impl Write {
     fn prepare(append: &Append<'_>) -> Result<Write, StoreError> {
@@ -67,7 +78,16 @@ impl Write {
                 .tasks
                 .iter()
                 .map(|(node, t)| {
-                    (i64::from(*node), t.department.clone(), t.item.clone(), t.step.clone(), t.since.clone())
+                    let clock = append.supervision.tasks.get(node);
+                    (
+                        i64::from(*node),
+                        t.department.clone(),
+                        t.item.clone(),
+                        t.step.clone(),
+                        t.since.clone(),
+                        clock.map_or_else(|| crate::case::date_of(&t.since), |c| c.day.clone()),
+                        clock.and_then(|c| c.due.clone()),
+                    )
                 })
                 .collect(),
             timers: state.timers(),
@@ -75,6 +95,25 @@ impl Write {
                 .idempotency
                 .as_ref()
                 .map(|i| (i.key.to_string(), i.request_hash.to_string(), i.response.to_string())),
+            flow: state.flow.clone(),
+            trips: i64::from(append.supervision.trips),
+            rating: append.supervision.rating,
+            sla_met: append.supervision.sla_met,
+            handled: append
+                .supervision
+                .handled
+                .iter()
+                .map(|h| (h.department.clone(), h.item.clone(), h.step.clone(), h.days, h.within))
+                .collect(),
+            warnings: append
+                .supervision
+                .warnings
+                .iter()
+                .map(|w| {
+                    let level = if w.level == crate::case::Level::Red { "red" } else { "yellow" };
+                    (w.scope.clone(), level.to_string(), w.at.clone(), w.department.clone())
+                })
+                .collect(),
         })
     }
 }
@@ -219,14 +258,19 @@ async fn apply_together(
                 &w.state,
                 w.facts.as_deref().unwrap_or("null"),
                 &w.updated_at,
+                &w.flow,
+                w.trips,
+                w.rating,
+                w.sla_met,
             )
         })
         .collect();
     let mut written = std::collections::HashSet::new();
     if !new.is_empty() {
         let rows = sqlx::query(
-            "INSERT INTO cases (id, flow_version, version, status, state, facts, updated_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 \
+            "INSERT INTO cases (id, flow_version, version, status, state, facts, updated_at, flow, trips, rating, \
+             sla_met) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+             value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10 \
              FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(json(&new)?)
@@ -238,12 +282,26 @@ async fn apply_together(
     let updated: Vec<_> = writes
         .iter()
         .filter(|w| w.expected_version > 0)
-        .map(|w| (&w.case_id, w.expected_version, w.version, &w.status, &w.state, &w.updated_at))
+        .map(|w| {
+            (
+                &w.case_id,
+                w.expected_version,
+                w.version,
+                &w.status,
+                &w.state,
+                &w.updated_at,
+                w.trips,
+                w.rating,
+                w.sla_met,
+            )
+        })
         .collect();
     if !updated.is_empty() {
         let rows = sqlx::query(
             "UPDATE cases SET version = u.value ->> 2, status = u.value ->> 3, state = u.value ->> 4, \
-             updated_at = u.value ->> 5 FROM json_each(?) AS u \
+             updated_at = u.value ->> 5, trips = cases.trips + (u.value ->> 6), \
+             rating = coalesce(u.value ->> 7, cases.rating), sla_met = coalesce(u.value ->> 8, cases.sla_met) \
+             FROM json_each(?) AS u \
              WHERE cases.id = u.value ->> 0 AND cases.version = u.value ->> 1 RETURNING cases.id",
         )
         .bind(json(&updated)?)
@@ -302,15 +360,16 @@ async fn apply_together(
     let tasks: Vec<_> = applied
         .iter()
         .flat_map(|w| {
-            w.tasks
-                .iter()
-                .map(move |(node, department, item, step, since)| (&w.case_id, node, department, item, step, since))
+            w.tasks.iter().map(move |(node, department, item, step, since, day, due)| {
+                (&w.case_id, node, department, item, step, since, &w.flow, day, due)
+            })
         })
         .collect();
     if !tasks.is_empty() {
         sqlx::query(
-            "INSERT INTO tasks (case_id, node, department, item, step, since) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
+            "INSERT INTO tasks (case_id, node, department, item, step, since, flow, day, due) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
+             value ->> 7, value ->> 8 FROM json_each(?)",
         )
         .bind(json(&tasks)?)
         .execute(&mut *conn)
@@ -324,6 +383,44 @@ async fn apply_together(
             "INSERT INTO timers (case_id, name, due_at) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
         )
         .bind(json(&timers)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    // 3. Supervision: tasks handled (a histogram) and warnings raised.
+    let handled: Vec<_> = applied
+        .iter()
+        .flat_map(|w| {
+            w.handled
+                .iter()
+                .map(move |(department, item, step, days, within)| (department, &w.flow, item, step, days, within))
+        })
+        .collect();
+    if !handled.is_empty() {
+        sqlx::query(
+            "INSERT INTO handled (department, flow, item, step, days, within, n) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, 1 \
+             FROM json_each(?) WHERE true ON CONFLICT DO UPDATE SET n = n + 1",
+        )
+        .bind(json(&handled)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    let warnings: Vec<_> = applied
+        .iter()
+        .flat_map(|w| {
+            w.warnings
+                .iter()
+                .map(move |(scope, level, at, department)| (&w.case_id, &w.flow, scope, level, at, department))
+        })
+        .collect();
+    if !warnings.is_empty() {
+        sqlx::query(
+            "INSERT INTO warnings (case_id, flow, scope, level, at, department) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
+        )
+        .bind(json(&warnings)?)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -559,4 +656,137 @@ impl Store for SqliteStore {
             .map(|r| QueuedTask { case_id: r.get(0), item: r.get(1), step: r.get(2), since: r.get(3) })
             .collect())
     }
+
+    async fn waiting(&self, filter: &StallFilter) -> Result<Vec<rows::Waiting>, StoreError> {
+        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let sql = format!("SELECT flow, item, step, department, day, due, n FROM waiting WHERE n > 0{clause}");
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| rows::Waiting {
+                flow: r.get(0),
+                item: r.get(1),
+                step: r.get(2),
+                department: r.get(3),
+                day: r.get(4),
+                due: Some(r.get::<String, _>(5)).filter(|d| !d.is_empty()),
+                count: r.get::<i64, _>(6).max(0) as u64,
+            })
+            .collect())
+    }
+
+    async fn oldest_tasks(&self, filter: &StallFilter) -> Result<Vec<rows::OpenTask>, StoreError> {
+        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let sql = format!(
+            "SELECT case_id, flow, item, step, department, since, due FROM tasks WHERE true{clause} \
+             ORDER BY since, case_id LIMIT {}",
+            filter.limit()
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| rows::OpenTask {
+                case_id: r.get(0),
+                flow: r.get(1),
+                item: r.get(2),
+                step: r.get(3),
+                department: r.get(4),
+                since: r.get(5),
+                due: r.get(6),
+            })
+            .collect())
+    }
+
+    async fn handled(&self, filter: &StallFilter) -> Result<Vec<rows::Handled>, StoreError> {
+        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let sql = format!(
+            "SELECT department, days, within, sum(n) FROM handled WHERE true{clause} GROUP BY department, days, within"
+        );
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| rows::Handled {
+                department: r.get(0),
+                days: r.get(1),
+                within: r.get::<i64, _>(2) != 0,
+                count: r.get::<i64, _>(3).max(0) as u64,
+            })
+            .collect())
+    }
+
+    async fn warnings(
+        &self,
+        filter: &StallFilter,
+    ) -> Result<(Vec<rows::Warning>, Vec<(String, bool, u64)>), StoreError> {
+        let (clause, binds) = filtered(filter, "w.flow", Some("w.department"));
+        let open = "c.status IN ('open', 'awaiting_supplement')";
+        let sql = format!(
+            "SELECT w.case_id, w.flow, w.scope, w.level, w.at, w.department, {open} \
+             FROM warnings w JOIN cases c ON c.id = w.case_id WHERE true{clause} ORDER BY w.at DESC, w.id DESC LIMIT {}",
+            filter.limit()
+        );
+        let latest = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
+        let sql = format!(
+            "SELECT w.level, {open}, count(*) FROM warnings w JOIN cases c ON c.id = w.case_id WHERE true{clause} \
+             GROUP BY 1, 2"
+        );
+        let counts = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
+        Ok((
+            latest
+                .iter()
+                .map(|r| rows::Warning {
+                    case_id: r.get(0),
+                    flow: r.get(1),
+                    scope: r.get(2),
+                    level: r.get(3),
+                    at: r.get(4),
+                    department: r.get(5),
+                    open: r.get::<i64, _>(6) != 0,
+                })
+                .collect(),
+            counts.iter().map(|r| (r.get(0), r.get::<i64, _>(1) != 0, r.get::<i64, _>(2).max(0) as u64)).collect(),
+        ))
+    }
+
+    async fn process_counts(&self, filter: &StallFilter) -> Result<Vec<rows::ProcessCount>, StoreError> {
+        let (clause, binds) = filtered(filter, "flow", None);
+        let sql = format!("SELECT flow, metric, key, n FROM process_counts WHERE n > 0{clause}");
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| rows::ProcessCount {
+                flow: r.get(0),
+                metric: r.get(1),
+                key: r.get(2),
+                count: r.get::<i64, _>(3).max(0) as u64,
+            })
+            .collect())
+    }
+}
+
+/// The `AND …` conditions of a filter over the named columns, and the values to bind: built
+/// per filter so that each query can use the index on the column it filters by. Only fixed
+/// column names and `?` go into the text (hence `AssertSqlSafe` at its uses); values are bound.
+fn filtered(filter: &StallFilter, process: &str, department: Option<&str>) -> (String, Vec<String>) {
+    let mut clause = String::new();
+    let mut binds = Vec::new();
+    if let Some(flow) = &filter.process {
+        clause.push_str(&format!(" AND {process} = ?"));
+        binds.push(flow.clone());
+    }
+    if let (Some(column), Some(wanted)) = (department, &filter.department) {
+        clause.push_str(&format!(" AND {column} = ?"));
+        binds.push(wanted.clone());
+    }
+    (clause, binds)
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    binds: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for value in binds {
+        query = query.bind(value.as_str());
+    }
+    query
 }

@@ -11,6 +11,7 @@ use std::future::Future;
 use dsl::CompiledFlow;
 
 use crate::case::{CaseState, Event};
+use crate::stalls::{rows, StallFilter, Supervision};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -33,6 +34,8 @@ pub struct Append<'a> {
     /// The case's facts (applicant data), written with a new case.
     pub facts: Option<&'a serde_json::Value>,
     pub idempotency: Option<Idempotency<'a>>,
+    /// What the supervision tables gain (stall analysis), written in the same transaction.
+    pub supervision: &'a Supervision,
 }
 
 pub struct Idempotency<'a> {
@@ -103,4 +106,27 @@ pub trait Store: Send + Sync {
     fn token(&self, digest: &str) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
     /// Cases with a timer due at or before `now` (RFC 3339), soonest first.
     fn due_timers(&self, now: &str, limit: u32) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    // Stall analysis: reads of the tables every write keeps (never of the event log).
+
+    /// Open tasks counted per state, opening day and due day.
+    fn waiting(&self, filter: &StallFilter) -> impl Future<Output = Result<Vec<rows::Waiting>, StoreError>> + Send;
+    /// The `filter.limit()` open tasks that opened first.
+    fn oldest_tasks(
+        &self,
+        filter: &StallFilter,
+    ) -> impl Future<Output = Result<Vec<rows::OpenTask>, StoreError>> + Send;
+    /// Tasks handled, counted per department, working days and limit kept.
+    fn handled(&self, filter: &StallFilter) -> impl Future<Output = Result<Vec<rows::Handled>, StoreError>> + Send;
+    /// The latest `filter.limit()` warnings, and counts by level and by whether the case runs.
+    #[allow(clippy::type_complexity)]
+    fn warnings(
+        &self,
+        filter: &StallFilter,
+    ) -> impl Future<Output = Result<(Vec<rows::Warning>, Vec<(String, bool, u64)>), StoreError>> + Send;
+    /// The counters of each process (cases by status, trips, ratings, SLA kept).
+    fn process_counts(
+        &self,
+        filter: &StallFilter,
+    ) -> impl Future<Output = Result<Vec<rows::ProcessCount>, StoreError>> + Send;
 }

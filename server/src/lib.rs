@@ -1,4 +1,5 @@
-//! The JSON HTTP API: the only module that knows HTTP.
+//! The HTTP layer of onetrip: the JSON API over an [`engine::Engine`]. The only crate that
+//! knows HTTP; an embedder of `engine` compiles no web framework.
 //!
 //! Every request carries `Authorization: Bearer <token>`. Tokens are stored as SHA-256 digests
 //! with a role: `admin` deploys flows; `platform` submits cases and acts for applicants
@@ -20,9 +21,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
-use crate::case::{Actor, Command, CommandError};
-use crate::store::{Store, TokenRecord};
-use crate::{Engine, EngineError, Submission};
+use engine::case::{Actor, Command, CommandError};
+use engine::stalls::{
+    DepartmentFigures, LongWait, ProcessFigures, Spread, StallFilter, Stalls, StateFigures, WarningEntry, Warnings,
+};
+use engine::store::{Store, TokenRecord};
+use engine::{Engine, EngineError, Submission};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -101,7 +105,7 @@ impl From<EngineError> for Failure {
             EngineError::UnknownFlow(_) | EngineError::UnknownCase(_) => {
                 Failure::new(StatusCode::NOT_FOUND, "not_found", message)
             }
-            EngineError::VersionMismatch { .. } | EngineError::Store(crate::StoreError::Conflict { .. }) => {
+            EngineError::VersionMismatch { .. } | EngineError::Store(engine::StoreError::Conflict { .. }) => {
                 Failure::new(StatusCode::CONFLICT, "version_conflict", message)
             }
             EngineError::KeyReused => Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", message),
@@ -191,6 +195,8 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         .route("/departments/{department}/tasks", get(tasks::<S>))
         .route("/events", get(events::<S>))
         .route("/events/stream", get(event_stream::<S>))
+        .route("/stalls", get(stalls::<S>))
+        .route("/stalls/states", get(stalled_states::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(engine)
 }
@@ -198,8 +204,30 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "onetrip", description = "Government service cases: submit, act on tasks, follow events"),
-    paths(deploy_doc, submit_doc, case_doc, command_doc, history_doc, tasks_doc, events_doc, event_stream_doc),
-    components(schemas(ApiError, CommandBody))
+    paths(
+        deploy_doc,
+        submit_doc,
+        case_doc,
+        command_doc,
+        history_doc,
+        tasks_doc,
+        events_doc,
+        event_stream_doc,
+        stalls_doc,
+        stalled_states_doc
+    ),
+    components(schemas(
+        ApiError,
+        CommandBody,
+        Stalls,
+        StateFigures,
+        LongWait,
+        DepartmentFigures,
+        Warnings,
+        WarningEntry,
+        ProcessFigures,
+        Spread
+    ))
 )]
 struct ApiDoc;
 
@@ -238,7 +266,7 @@ async fn submit<S: Store>(
     State(app): State<Shared<S>>,
     headers: HeaderMap,
     json: Result<Json<Submission>, JsonRejection>,
-) -> Result<Json<crate::Submitted>, Failure> {
+) -> Result<Json<engine::Submitted>, Failure> {
     if role(&app, &headers).await? != Role::Platform {
         return Err(forbidden("submit cases"));
     }
@@ -264,7 +292,7 @@ async fn case<S: Store>(
             .history(&id)
             .await?
             .iter()
-            .any(|e| matches!(&e.kind, crate::EventKind::TaskOpened { department: d, .. } if d == department));
+            .any(|e| matches!(&e.kind, engine::EventKind::TaskOpened { department: d, .. } if d == department));
         if !involved {
             return Err(forbidden("read cases its department has no part in"));
         }
@@ -291,7 +319,7 @@ async fn command<S: Store>(
     headers: HeaderMap,
     Path(id): Path<String>,
     json: Result<Json<CommandBody>, JsonRejection>,
-) -> Result<Json<crate::CaseState>, Failure> {
+) -> Result<Json<engine::CaseState>, Failure> {
     let role = role(&app, &headers).await?;
     let CommandBody(command) = body(json)?;
     let actor = match role {
@@ -430,7 +458,7 @@ async fn event_stream<S: Store + 'static>(
         }
     };
     // A failing store ends the stream; the client reconnects with `Last-Event-ID`.
-    let stream = crate::Subscription::new(app, after)
+    let stream = engine::Subscription::new(app, after)
         .into_stream()
         .scan((), |_, item| std::future::ready(item.ok()))
         .map(|item| {
@@ -440,6 +468,53 @@ async fn event_stream<S: Store + 'static>(
             )
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// The stall-analysis filter from the query string: a bad one is a JSON error, never a panic.
+async fn supervisor_filter<S: Store>(
+    app: &Engine<S>,
+    headers: &HeaderMap,
+    query: Result<Query<StallFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<StallFilter, Failure> {
+    if role(app, headers).await? != Role::Supervisor {
+        return Err(forbidden("read the supervision figures"));
+    }
+    let Query(filter) = query.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
+    Ok(filter)
+}
+
+/// Stall analysis (电子监察) as of today: per state the cases waiting and their waiting time in
+/// working days, the longest waits, per department the handling times and open overdue tasks,
+/// the yellow and red warnings, per process the cases by status, trips, 好差评 and SLA kept.
+/// Supervisor only. Names cases by id, never by applicant.
+#[utoipa::path(get, path = "/stalls", params(StallFilter),
+    responses((status = 200, body = Stalls), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+#[allow(dead_code)]
+fn stalls_doc() {}
+
+async fn stalls<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    query: Result<Query<StallFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Stalls>, Failure> {
+    let filter = supervisor_filter(&app, &headers, query).await?;
+    Ok(Json(app.stalls(&filter).await?))
+}
+
+/// The per-state summary alone: where cases wait now, and for how many working days.
+/// Supervisor only.
+#[utoipa::path(get, path = "/stalls/states", params(StallFilter),
+    responses((status = 200, body = Vec<StateFigures>), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+#[allow(dead_code)]
+fn stalled_states_doc() {}
+
+async fn stalled_states<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    query: Result<Query<StallFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<StateFigures>>, Failure> {
+    let filter = supervisor_filter(&app, &headers, query).await?;
+    Ok(Json(app.stalled_states(&filter).await?))
 }
 
 /// Serves the API on `listener` until the process ends, firing due timers every `tick`.

@@ -1,13 +1,15 @@
 //! The HTTP API on a real socket, driven by a real HTTP client: the happy calls, and bad input
 //! of every kind answered with a clear 4xx and a stable code, with nothing written.
 
+// The engine's test support: an engine on a fresh SQLite file with a flow deployed.
+#[path = "../../engine/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
-use engine::http::{create_token, Role};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use server::{create_token, Role};
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -95,7 +97,7 @@ async fn start(name: &str) -> Api {
         .expect("token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(engine::http::serve(setup.engine, listener, Duration::from_secs(60)));
+    tokio::spawn(server::serve(setup.engine, listener, Duration::from_secs(60)));
     Api { base, client: Client::new(), admin, platform, samr, psb, supervisor, samr_li }
 }
 
@@ -323,4 +325,78 @@ async fn the_event_stream_resumes_after_the_last_event_seen() {
 
     let (status, body) = api.get(&api.supervisor, "/events/stream?after=x").await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+}
+
+/// The stall analysis is the supervisor's: other roles are refused, a bad query is a JSON
+/// error with a stable code, and the figures name cases by id only.
+#[tokio::test]
+async fn stall_analysis_for_the_supervisor_only() {
+    let api = start("http-stalls").await;
+    let (first, _second) = (api.submit().await, api.submit().await);
+    let (status, body) = api
+        .post(
+            &api.samr,
+            &format!("/cases/{first}/commands"),
+            &json!({"command": "complete", "item": "registration", "step": "accept"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The clock stands at Wed 09-30 09:00: both cases wait since today, 0 working days.
+    let (status, stalls) = api.get(&api.supervisor, "/stalls").await;
+    assert_eq!(status, StatusCode::OK, "{stalls}");
+    assert_eq!(stalls["today"], "2026-09-30");
+    let states: Vec<(String, u64, i64)> = stalls["states"]
+        .as_array()
+        .expect("states")
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap_or("").to_string(),
+                s["waiting"].as_u64().unwrap_or(0),
+                s["days"]["max"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(states, [("accept".to_string(), 1, 0), ("review".to_string(), 1, 0)]);
+    assert_eq!(stalls["departments"][0]["department"], "samr");
+    assert_eq!(stalls["departments"][0]["handled"], 1);
+    assert_eq!(stalls["processes"][0]["cases"]["open"], 2);
+    assert_eq!(stalls["longest"].as_array().map(Vec::len), Some(2));
+    assert!(!stalls.to_string().contains("张三"), "no personal data: {stalls}");
+
+    let (status, states) = api.get(&api.supervisor, "/stalls/states?process=p&department=samr").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(states.as_array().map(Vec::len), Some(2));
+    let (_, none) = api.get(&api.supervisor, "/stalls/states?process=nope").await;
+    assert_eq!(none, json!([]));
+
+    for (token, path, status, code) in [
+        (&api.samr, "/stalls", StatusCode::FORBIDDEN, "forbidden"),
+        (&api.platform, "/stalls", StatusCode::FORBIDDEN, "forbidden"),
+        (&api.admin, "/stalls/states", StatusCode::FORBIDDEN, "forbidden"),
+        (&"ot_wrong".to_string(), "/stalls", StatusCode::UNAUTHORIZED, "unauthorized"),
+        (&api.supervisor, "/stalls?limit=lots", StatusCode::BAD_REQUEST, "invalid_request"),
+        (&api.supervisor, "/stalls/states?limit=-1", StatusCode::BAD_REQUEST, "invalid_request"),
+    ] {
+        let (got, body) = api.get(token, path).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{path}: {body}");
+    }
+
+    let (_, doc) = api.get(&api.supervisor, "/openapi.json").await;
+    assert!(doc["paths"]["/stalls"]["get"].is_object(), "{doc}");
+    assert!(doc["paths"]["/stalls/states"]["get"].is_object(), "{doc}");
+    assert!(doc["components"]["schemas"]["Stalls"].is_object(), "{doc}");
+    assert!(doc["components"]["schemas"]["StateFigures"].is_object(), "{doc}");
+    let parameters = doc["paths"]["/stalls"]["get"]["parameters"].as_array().cloned().unwrap_or_default();
+    let described: Vec<_> =
+        parameters.iter().map(|p| (p["name"].as_str(), p["in"].as_str(), p["required"].as_bool())).collect();
+    assert_eq!(
+        described,
+        [
+            (Some("process"), Some("query"), Some(false)),
+            (Some("department"), Some("query"), Some(false)),
+            (Some("limit"), Some("query"), Some(false))
+        ]
+    );
 }
