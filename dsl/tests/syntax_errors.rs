@@ -6,32 +6,17 @@
 //! many positions, deterministically: one token deleted, or the text cut after a token (every
 //! seventh token here; every token with `-- --ignored`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use dsl::diagnostic::Code;
 use dsl::syntax::parse;
 use dsl::FileId;
 
+mod support;
+
 /// Every `.flow` file under the fixtures, the examples and the standard library, in path order.
 fn flow_files() -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut out = Vec::new();
-    let mut folders = vec![root.join("dsl/tests/fixtures"), root.join("examples"), root.join("stdlib-flows/flows")];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "flow") {
-                if let Ok(text) = std::fs::read_to_string(&path) {
-                    out.push((path, text));
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    support::flow_files_under(&["dsl/tests/fixtures", "examples", "stdlib-flows/flows"])
 }
 
 /// The byte ranges of the tokens of `text`: words, strings, `->`, and single characters;

@@ -149,7 +149,7 @@ pub fn complete(snapshot: &Snapshot, file: FileId, offset: usize) -> Vec<Complet
     let text = snapshot.text(file);
     let offset = super::clamp(text, offset);
     let context = Context::read(text, offset);
-    let names = Names { snapshot, file };
+    let names = Names { snapshot, file, visibility: snapshot.workspace.visibility() };
     let mut out = Vec::new();
     if let Some(rule_start) = context.rule_start {
         complete_rule(snapshot, &text[rule_start..offset], &mut out);
@@ -291,12 +291,17 @@ fn booleans(out: &mut Vec<Completion>) {
 struct Names<'a> {
     snapshot: &'a Snapshot,
     file: FileId,
+    /// Which files see which (`Workspace::visibility`), computed once per request.
+    visibility: Vec<Vec<bool>>,
 }
 
 impl Names<'_> {
     fn visible(&self, location: crate::span::Location) -> bool {
-        let visibility = self.snapshot.workspace.visibility();
-        visibility.get(self.file.0 as usize).and_then(|row| row.get(location.file.0 as usize)).copied().unwrap_or(true)
+        self.visibility
+            .get(self.file.0 as usize)
+            .and_then(|row| row.get(location.file.0 as usize))
+            .copied()
+            .unwrap_or(true)
     }
 
     fn departments(&self, out: &mut Vec<Completion>) {

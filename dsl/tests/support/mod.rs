@@ -1,12 +1,20 @@
 //! Shared by the dsl test files.
 
+// Not every test file uses every helper.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 /// Every `.flow` file of the fixtures and the examples, with its text, in path order.
 pub fn flow_files() -> Vec<(PathBuf, String)> {
+    flow_files_under(&["dsl/tests/fixtures", "examples"])
+}
+
+/// Every `.flow` file under folders of the repository, with its text, in path order.
+pub fn flow_files_under(folders: &[&str]) -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut out = Vec::new();
-    let mut folders = vec![root.join("dsl/tests/fixtures"), root.join("examples")];
+    let mut folders: Vec<PathBuf> = folders.iter().map(|f| root.join(f)).collect();
     while let Some(folder) = folders.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else { continue };
         for entry in entries.flatten() {
