@@ -24,78 +24,137 @@ pub async fn run(filter: StallFilter, format: StallFormat, db: &str) -> Result<E
 
 /// The figures as Markdown tables (working days throughout).
 fn table(stalls: &Stalls) -> String {
-    let mut out = format!("stall analysis on {} (working days)\n\n", stalls.today);
-    out.push_str("## where cases wait\n\n| process | item | step | department | waiting | p50 | p90 | max | overdue |\n|---|---|---|---|---|---|---|---|---|\n");
-    for s in &stalls.states {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            s.process, s.item, s.step, s.department, s.waiting, s.days.p50, s.days.p90, s.days.max, s.overdue
-        ));
-    }
-    out.push_str("\n## longest waits\n\n| case | process | item | step | department | since | days | past task limit | past SLA | 补正 |\n|---|---|---|---|---|---|---|---|---|---|\n");
-    for l in &stalls.longest {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            l.case_id,
-            l.process,
-            l.item,
-            l.step,
-            l.department,
-            l.since,
-            l.days,
-            l.days_past_task_limit,
-            l.days_past_sla,
-            if l.awaiting_supplement { "yes" } else { "" }
-        ));
-    }
-    out.push_str("\n## departments\n\n| department | handled | p50 | p90 | max | within limit | open | open overdue |\n|---|---|---|---|---|---|---|---|\n");
-    for d in &stalls.departments {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.0}% | {} | {} |\n",
-            d.department,
-            d.handled,
-            d.days.p50,
-            d.days.p90,
-            d.days.max,
-            d.within_limit * 100.0,
-            d.open,
-            d.open_overdue
-        ));
-    }
+    let mut out = format!("stall analysis on {} (working days)\n", stalls.today);
+    let yes = |flag: bool| if flag { "yes" } else { "" }.to_string();
+    let share = |x: f64| format!("{:.0}%", x * 100.0);
     let count = |map: &std::collections::BTreeMap<String, u64>, level: &str| map.get(level).copied().unwrap_or(0);
-    out.push_str(&format!(
-        "\n## warnings\n\nopen: {} red, {} yellow; past: {} red, {} yellow\n\n| at | level | case | process | rule | department | open |\n|---|---|---|---|---|---|---|\n",
-        count(&stalls.warnings.open, "red"),
-        count(&stalls.warnings.open, "yellow"),
-        count(&stalls.warnings.past, "red"),
-        count(&stalls.warnings.past, "yellow"),
-    ));
-    for w in &stalls.warnings.latest {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
-            w.at,
-            w.level,
-            w.case_id,
-            w.process,
-            w.rule,
-            w.department,
-            if w.open { "yes" } else { "" }
-        ));
-    }
-    out.push_str("\n## processes\n\n| process | cases by status | trips per case | ≤1 trip | 好差评 (score: count) | within SLA |\n|---|---|---|---|---|---|\n");
     let pairs = |map: &std::collections::BTreeMap<String, u64>| {
         map.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", ")
     };
+
+    section(
+        &mut out,
+        "where cases wait",
+        "",
+        &["process", "item", "step", "department", "waiting", "p50", "p90", "max", "overdue"],
+    );
+    for s in &stalls.states {
+        row(
+            &mut out,
+            [
+                s.process.to_string(),
+                s.item.to_string(),
+                s.step.to_string(),
+                s.department.to_string(),
+                s.waiting.to_string(),
+                s.days.p50.to_string(),
+                s.days.p90.to_string(),
+                s.days.max.to_string(),
+                s.overdue.to_string(),
+            ],
+        );
+    }
+    section(
+        &mut out,
+        "longest waits",
+        "",
+        &["case", "process", "item", "step", "department", "since", "days", "past task limit", "past SLA", "补正"],
+    );
+    for l in &stalls.longest {
+        row(
+            &mut out,
+            [
+                l.case_id.to_string(),
+                l.process.to_string(),
+                l.item.to_string(),
+                l.step.to_string(),
+                l.department.to_string(),
+                l.since.to_string(),
+                l.days.to_string(),
+                l.days_past_task_limit.to_string(),
+                l.days_past_sla.to_string(),
+                yes(l.awaiting_supplement),
+            ],
+        );
+    }
+    section(
+        &mut out,
+        "departments",
+        "",
+        &["department", "handled", "p50", "p90", "max", "within limit", "open", "open overdue"],
+    );
+    for d in &stalls.departments {
+        row(
+            &mut out,
+            [
+                d.department.to_string(),
+                d.handled.to_string(),
+                d.days.p50.to_string(),
+                d.days.p90.to_string(),
+                d.days.max.to_string(),
+                share(d.within_limit),
+                d.open.to_string(),
+                d.open_overdue.to_string(),
+            ],
+        );
+    }
+    let (open, past) = (&stalls.warnings.open, &stalls.warnings.past);
+    let summary = format!(
+        "open: {} red, {} yellow; past: {} red, {} yellow\n\n",
+        count(open, "red"),
+        count(open, "yellow"),
+        count(past, "red"),
+        count(past, "yellow"),
+    );
+    section(&mut out, "warnings", &summary, &["at", "level", "case", "process", "rule", "department", "open"]);
+    for w in &stalls.warnings.latest {
+        row(
+            &mut out,
+            [
+                w.at.to_string(),
+                w.level.to_string(),
+                w.case_id.to_string(),
+                w.process.to_string(),
+                w.rule.to_string(),
+                w.department.to_string(),
+                yes(w.open),
+            ],
+        );
+    }
+    section(
+        &mut out,
+        "processes",
+        "",
+        &["process", "cases by status", "trips per case", "≤1 trip", "好差评 (score: count)", "within SLA"],
+    );
     for p in &stalls.processes {
-        out.push_str(&format!(
-            "| {} | {} | {:.2} | {:.0}% | {} | {:.0}% |\n",
-            p.process,
-            pairs(&p.cases),
-            p.trips_per_case,
-            p.at_most_one_trip * 100.0,
-            pairs(&p.ratings),
-            p.within_sla * 100.0
-        ));
+        row(
+            &mut out,
+            [
+                p.process.to_string(),
+                pairs(&p.cases),
+                format!("{:.2}", p.trips_per_case),
+                share(p.at_most_one_trip),
+                pairs(&p.ratings),
+                share(p.within_sla),
+            ],
+        );
     }
     out
+}
+
+/// A section's heading, an optional paragraph, and its table's header.
+fn section(out: &mut String, title: &str, paragraph: &str, columns: &[&str]) {
+    out.push_str(&format!("\n## {title}\n\n{paragraph}"));
+    row(out, columns.iter().map(ToString::to_string));
+    out.push_str(&"|---".repeat(columns.len()));
+    out.push_str("|\n");
+}
+
+fn row(out: &mut String, cells: impl IntoIterator<Item = String>) {
+    out.push('|');
+    for cell in cells {
+        out.push_str(&format!(" {cell} |"));
+    }
+    out.push('\n');
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use dsl::ide::{self, Snapshot};
 use dsl::span::{FileId, Span};
-use lsp_server::{ErrorCode, Message, Notification, Request, RequestId, Response};
+use lsp_server::{ErrorCode, Message, Notification, Request, Response};
 use lsp_types::{Position, Uri};
 use serde_json::{json, Value};
 
@@ -875,9 +875,4 @@ fn index_symbol_kind(symbol: &ide::Symbol) -> u32 {
         S::Function(_) => 12,
         S::Context(_) => 13,
     }
-}
-
-/// The id of a request, for tests.
-pub fn request_id(n: i32) -> RequestId {
-    RequestId::from(n)
 }

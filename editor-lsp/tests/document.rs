@@ -104,12 +104,30 @@ fn outline_folding_tokens_lenses_and_formatting_of_an_example() {
     let found: Vec<&str> = symbols.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert!(found.contains(&"company_registration"), "{found:?}");
 
-    // Selection grows from a name to its declaration.
+    // Selection grows from a name in the flow to its process, each range inside the next.
+    let main_text = std::fs::read_to_string(&main).unwrap();
+    let line = main_text.lines().position(|l| l.trim() == "company_registration").expect("the flow names it");
+    let character = main_text.lines().nth(line).unwrap().find("company").unwrap() + 3;
     let selection = client.request(
         "textDocument/selectionRange",
-        json!({"textDocument": {"uri": uri(&main)}, "positions": [{"line": 0, "character": 0}]}),
+        json!({"textDocument": {"uri": uri(&main)}, "positions": [{"line": line, "character": character}]}),
     );
-    assert!(selection[0]["range"].is_object());
+    let key = |p: &Value| (p["line"].as_u64().unwrap(), p["character"].as_u64().unwrap());
+    let mut node = &selection[0];
+    let mut levels = vec![(key(&node["range"]["start"]), key(&node["range"]["end"]))];
+    while node["parent"].is_object() {
+        node = &node["parent"];
+        let (start, end) = (key(&node["range"]["start"]), key(&node["range"]["end"]));
+        let inner = *levels.last().unwrap();
+        assert!(start <= inner.0 && inner.1 <= end, "each range holds the one before it");
+        levels.push((start, end));
+    }
+    assert_eq!(
+        levels[0],
+        ((line as u64, character as u64 - 3), (line as u64, character as u64 - 3 + 20)),
+        "the word first"
+    );
+    assert!(levels.len() >= 4, "the name, the flow, the process, the file: {levels:?}");
     client.shutdown();
 }
 

@@ -7,7 +7,7 @@
 //! functions rules can call.
 
 use crate::cel::types::{CONTEXT, FUNCTIONS};
-use crate::ide::{type_text, workdays, Snapshot};
+use crate::ide::{type_text, Snapshot};
 use crate::model::{FieldType, ItemType, SchemaField};
 use crate::span::FileId;
 
@@ -164,8 +164,7 @@ pub fn complete(snapshot: &Snapshot, file: FileId, offset: usize) -> Vec<Complet
                     out.push(Completion::new(*keyword, CompletionKind::Snippet, *detail).snippet(*body));
                 }
             }
-            [kind @ ("item" | "process"), _, _] => {
-                let _ = kind;
+            ["item" | "process", _, _] => {
                 out.push(Completion::new("extends", CompletionKind::Keyword, "a variant of another declaration"));
             }
             ["item", _, _, "extends"] => names.items(&mut out),
@@ -408,7 +407,7 @@ fn complete_rule(snapshot: &Snapshot, before: &str, out: &mut Vec<Completion>) {
             out.push(Completion::new(*name, CompletionKind::Variable, *ty).doc(*doc));
         }
         for (variable, ty) in bound_variables(snapshot, before) {
-            out.push(Completion::new(variable, CompletionKind::Variable, describe(&ty)));
+            out.push(Completion::new(variable, CompletionKind::Variable, type_text(&ty)));
         }
         let mut seen = std::collections::HashSet::new();
         for f in FUNCTIONS.iter().filter(|f| f.receiver.is_none()) {
@@ -469,10 +468,6 @@ fn fields_of(fields: &[SchemaField], out: &mut Vec<Completion>) {
         }
         out.push(Completion::new(&field.name, CompletionKind::Field, detail));
     }
-}
-
-fn describe(ty: &FieldType) -> String {
-    type_text(ty)
 }
 
 /// Variables bound by comprehension macros that are open at the end of `before`:
@@ -645,9 +640,4 @@ impl Context {
         }
         Context { block, item, words, rule_start, qualifier }
     }
-}
-
-/// The promised limit of an item, for inlay hints and lenses.
-pub fn promised_note(days: u32) -> String {
-    workdays(days)
 }

@@ -310,17 +310,16 @@ impl Builder<'_> {
                         }
                     }
                 }
-                ast::ItemFieldKind::Steps(steps) => self.steps(name, item.base.as_ref(), steps),
+                ast::ItemFieldKind::Steps(steps) => self.steps(name, steps),
                 _ => {}
             }
         }
     }
 
-    fn steps(&mut self, item: &str, base: Option<&ast::Ident>, steps: &[ast::StepStmt]) {
+    fn steps(&mut self, item: &str, steps: &[ast::StepStmt]) {
         // A variant that gives its own steps declares them; a step is declared where it is
         // first written.
         let owner = item.to_string();
-        let _ = base;
         let mut seen: Vec<String> = Vec::new();
         let mut step = |builder: &mut Self, ident: &ast::Ident| {
             let role = if seen.contains(&ident.name) {
