@@ -89,7 +89,7 @@ async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration
 
 /// The stall analysis on the store as it is: the per-state summary 21 times and the full
 /// analysis 5 times, medians reported.
-async fn stall_queries(engine: &Engine<SqliteStore>) -> Result<ExitCode, String> {
+async fn stall_queries(engine: &Engine<SqliteStore>) -> Result<(), String> {
     use engine::stalls::StallFilter;
     let filter = StallFilter::default();
     let mut summary = Vec::new();
@@ -118,7 +118,60 @@ async fn stall_queries(engine: &Engine<SqliteStore>) -> Result<ExitCode, String>
             runs.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
         );
     }
+    Ok(())
+}
+
+/// The supervisor's dashboard on the store as it is, through a real socket: each page 11
+/// times, medians reported (the goal: under 100 ms on a 1,000,000-case store).
+async fn dashboard_pages(engine: Arc<Engine<SqliteStore>>) -> Result<ExitCode, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let token = server::create_token(engine.store(), &server::Role::Supervisor).await.map_err(|e| e.to_string())?;
+    let oldest = engine
+        .stalls(&engine::stalls::StallFilter { limit: Some(1), ..Default::default() })
+        .await
+        .map_err(|e| e.to_string())?
+        .longest
+        .first()
+        .map(|w| w.case_id.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = server::router(engine);
+    tokio::spawn(async move { axum_serve(listener, app).await });
+    let mut pages = vec!["/".to_string(), "/processes/joint".into(), "/warnings".into(), "/departments".into()];
+    pages.extend(oldest.map(|id| format!("/timeline/{id}")));
+    println!("\n| page | runs | bytes | median ms | max ms |");
+    println!("|---|---|---|---|---|");
+    for page in &pages {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..11 {
+            let started = Instant::now();
+            let mut stream = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
+            let request = format!(
+                "GET {page} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.map_err(|e| e.to_string())?;
+            times.push(started.elapsed());
+            if !answer.starts_with(b"HTTP/1.1 200") {
+                return Err(format!("{page} answered {}", String::from_utf8_lossy(&answer[..answer.len().min(200)])));
+            }
+            bytes = answer.len();
+        }
+        times.sort();
+        println!(
+            "| {page} | {} | {bytes} | {:.2} | {:.2} |",
+            times.len(),
+            percentile(&times, 0.5).as_secs_f64() * 1000.0,
+            times.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: server::Router) {
+    let _ = server::serve_router(listener, app).await;
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -185,7 +238,8 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
     }
 
     if options.stalls {
-        return stall_queries(&engine).await;
+        stall_queries(&engine).await?;
+        return dashboard_pages(Arc::clone(&engine)).await;
     }
 
     // One client, each command committed before the next.

@@ -110,9 +110,39 @@ pub async fn serve(db: &str, listen: &str) -> Result<ExitCode, String> {
     let engine = open(db).await?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    eprintln!("onetrip serving {db} on http://{listen} (OpenAPI at /openapi.json)");
+    eprintln!("onetrip serving {db} on http://{listen} (OpenAPI at /openapi.json, the supervisor's dashboard at /)");
     crate::traces::follow(db).await?;
     server::serve(engine, listener, std::time::Duration::from_secs(5)).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the supervisor's dashboard of a database on this machine and opens it in a browser,
+/// signed in with a token that only this process knows.
+pub async fn dashboard(db: &str, listen: &str, open_browser: bool) -> Result<ExitCode, String> {
+    let engine = open(db).await?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let token = server::random_token().map_err(|e| e.to_string())?;
+    let url = format!("http://{address}/signin/local?token={token}");
+    eprintln!(
+        "onetrip dashboard of {db}: {url}\n(the link signs you in; it works while this command runs — Ctrl-C stops it)"
+    );
+    if open_browser {
+        // Best effort: where no browser opener exists, the link above is enough.
+        for opener in ["xdg-open", "open"] {
+            let opened = std::process::Command::new(opener)
+                .arg(&url)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            if opened.is_ok() {
+                break;
+            }
+        }
+    }
+    server::serve_dashboard(engine, listener, token).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -92,6 +92,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Open the supervisor's dashboard of a database in a browser (served on this machine
+    /// while the command runs; `onetrip serve` serves it too, at `/`).
+    Dashboard {
+        #[arg(long, default_value = cases::DEFAULT_DB)]
+        db: String,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Print the link only; do not start a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Create an API token (printed once; only its digest is stored).
     Token {
         /// admin, platform, officer or supervisor.
@@ -204,10 +215,11 @@ fn run(command: Command) -> Result<ExitCode, String> {
             cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload, stalls }))
         }
         Command::Stalls { process, department, limit, format, db } => {
-            let filter = engine::stalls::StallFilter { process, department, limit: Some(limit) };
+            let filter = engine::stalls::StallFilter { process, department, limit: Some(limit), ..Default::default() };
             cases::block_on(stalls::run(filter, format, &db))
         }
         Command::Serve { db, listen } => cases::block_on(cases::serve(&db, &listen)),
+        Command::Dashboard { db, listen, no_browser } => cases::block_on(cases::dashboard(&db, &listen, !no_browser)),
         Command::Token { role, department, officer, db } => {
             cases::block_on(cases::token(&role, department, officer, &db))
         }

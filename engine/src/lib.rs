@@ -16,6 +16,7 @@ pub mod scenario;
 pub mod sqlite;
 pub mod stalls;
 pub mod store;
+pub mod timeline;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -434,6 +435,61 @@ impl<S: Store> Engine<S> {
             processes: stalls::processes(&processes),
             today,
         })
+    }
+
+    /// The yellow and red warnings alone: counts, and the latest `filter.limit()`.
+    pub async fn warnings(&self, filter: &stalls::StallFilter) -> Result<stalls::Warnings, EngineError> {
+        let (latest, counts) = self.store.warnings(filter).await?;
+        Ok(stalls::warnings(&latest, &counts))
+    }
+
+    /// Each department's figures alone: handling times, open and overdue tasks.
+    pub async fn departments(
+        &self,
+        filter: &stalls::StallFilter,
+    ) -> Result<Vec<stalls::DepartmentFigures>, EngineError> {
+        let (_, today) = self.now();
+        let waiting = self.store.waiting(filter).await?;
+        let handled = self.store.handled(filter).await?;
+        Ok(stalls::departments(&handled, &waiting, &today.to_string()))
+    }
+
+    /// Today (Beijing), as the stall figures count it.
+    pub fn today(&self) -> String {
+        self.now().1.to_string()
+    }
+
+    /// Every process (or item) deployed, the latest version of each, ordered by name.
+    pub async fn processes(&self) -> Result<Vec<Arc<CompiledFlow>>, EngineError> {
+        let mut flows = Vec::new();
+        for (_, version) in self.store.deployed().await? {
+            flows.push(self.flow(&version).await?);
+        }
+        Ok(flows)
+    }
+
+    /// The latest deployed version of a process (or item).
+    pub async fn process(&self, name: &str) -> Result<Arc<CompiledFlow>, EngineError> {
+        let version =
+            self.store.latest_version(name).await?.ok_or_else(|| EngineError::UnknownFlow(name.to_string()))?;
+        self.flow(&version).await
+    }
+
+    /// One case on a working-day axis, as of now: its steps, pauses, warnings and limit.
+    pub async fn timeline(&self, id: &str) -> Result<timeline::CaseTimeline, EngineError> {
+        let case = self.case(id).await?;
+        let events = self.store.history(id).await?;
+        let (now, _) = self.now();
+        Ok(timeline::timeline(&case, &events, &self.calendar, &now))
+    }
+
+    /// The personal data of a case, masked (`张**`, `110105********002X`): each field its
+    /// flow's schemas mark `pii`, labelled `schema.field`. For pages that must say whose case
+    /// it is without showing who.
+    pub async fn masked_applicant(&self, id: &str) -> Result<Vec<(String, String)>, EngineError> {
+        let stored = self.store.case(id).await?.ok_or_else(|| EngineError::UnknownCase(id.to_string()))?;
+        let flow = self.flow(&stored.state.version_id).await?;
+        Ok(timeline::masked(&flow, &stored.facts))
     }
 
     /// The per-state summary only: the cheapest question, for dashboards and benchmarks.

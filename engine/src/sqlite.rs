@@ -520,6 +520,17 @@ impl Store for SqliteStore {
         row.map(|r| serde_json::from_str(r.get::<&str, _>(0)).map_err(corrupt)).transpose()
     }
 
+    async fn deployed(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, version FROM flows f WHERE rowid = \
+             (SELECT rowid FROM flows WHERE name = f.name ORDER BY deployed_at DESC, rowid DESC LIMIT 1) ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     async fn case(&self, id: &str) -> Result<Option<StoredCase>, StoreError> {
         let row = sqlx::query("SELECT state, facts FROM cases WHERE id = ?")
             .bind(id)
@@ -658,7 +669,7 @@ impl Store for SqliteStore {
     }
 
     async fn waiting(&self, filter: &StallFilter) -> Result<Vec<rows::Waiting>, StoreError> {
-        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let (clause, binds) = filtered_states(filter, "flow", Some("department"));
         let sql = format!("SELECT flow, item, step, department, day, due, n FROM waiting WHERE n > 0{clause}");
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
         Ok(rows
@@ -676,7 +687,7 @@ impl Store for SqliteStore {
     }
 
     async fn oldest_tasks(&self, filter: &StallFilter) -> Result<Vec<rows::OpenTask>, StoreError> {
-        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let (clause, binds) = filtered_states(filter, "flow", Some("department"));
         let sql = format!(
             "SELECT case_id, flow, item, step, department, since, due FROM tasks WHERE true{clause} \
              ORDER BY since, case_id LIMIT {}",
@@ -698,7 +709,7 @@ impl Store for SqliteStore {
     }
 
     async fn handled(&self, filter: &StallFilter) -> Result<Vec<rows::Handled>, StoreError> {
-        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let (clause, binds) = filtered_states(filter, "flow", Some("department"));
         let sql = format!(
             "SELECT department, days, within, sum(n) FROM handled WHERE true{clause} GROUP BY department, days, within"
         );
@@ -777,6 +788,19 @@ fn filtered(filter: &StallFilter, process: &str, department: Option<&str>) -> (S
     if let (Some(column), Some(wanted)) = (department, &filter.department) {
         clause.push_str(&format!(" AND {column} = ?"));
         binds.push(wanted.clone());
+    }
+    (clause, binds)
+}
+
+/// [`filtered`], and the item and step for the tables that have them (open tasks, waiting
+/// counters, handled histograms).
+fn filtered_states(filter: &StallFilter, process: &str, department: Option<&str>) -> (String, Vec<String>) {
+    let (mut clause, mut binds) = filtered(filter, process, department);
+    for (column, wanted) in [("item", &filter.item), ("step", &filter.step)] {
+        if let Some(wanted) = wanted {
+            clause.push_str(&format!(" AND {column} = ?"));
+            binds.push(wanted.clone());
+        }
     }
     (clause, binds)
 }

@@ -159,6 +159,11 @@ pub struct StallFilter {
     /// Only this department's states, tasks and warnings.
     #[serde(default)]
     pub department: Option<String>,
+    /// Only this item's states and tasks (with `step`: one state).
+    #[serde(default)]
+    pub item: Option<String>,
+    #[serde(default)]
+    pub step: Option<String>,
     /// How many of the longest-waiting cases and of the warnings to list (default 20, at most 500).
     #[serde(default)]
     pub limit: Option<u32>,

@@ -77,6 +77,8 @@ pub trait Store: Send + Sync {
     fn latest_version(&self, name: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
     /// The latest deployed version of the flow called `name`.
     fn latest_flow(&self, name: &str) -> impl Future<Output = Result<Option<CompiledFlow>, StoreError>> + Send;
+    /// Every flow deployed, by name: the latest version of each, ordered by name.
+    fn deployed(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
     fn case(&self, id: &str) -> impl Future<Output = Result<Option<StoredCase>, StoreError>> + Send;
     fn append(&self, append: Append<'_>) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The remembered answer for an idempotency key: its request hash and response.

@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
@@ -27,6 +27,8 @@ use engine::stalls::{
 };
 use engine::store::{Store, TokenRecord};
 use engine::{Engine, EngineError, Submission};
+
+pub mod dashboard;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -59,10 +61,17 @@ pub fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A new secret token: `ot_` and 160 random bits from the operating system, in hex.
+pub fn random_token() -> Result<String, EngineError> {
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| EngineError::Store(engine::StoreError::Database(format!("no randomness for a token: {e}"))))?;
+    Ok(format!("ot_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
 /// Creates a token for a role and returns it: only its digest is stored.
 pub async fn create_token<S: Store>(store: &S, role: &Role) -> Result<String, EngineError> {
-    let seed = format!("{:?}{}{}", std::time::SystemTime::now(), std::process::id(), role.name());
-    let token = format!("ot_{}", &digest(&seed)[..40]);
+    let token = random_token()?;
     let (department, officer) = match role {
         Role::Officer { department, officer } => (Some(department.clone()), officer.clone()),
         _ => (None, None),
@@ -197,8 +206,10 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         .route("/events/stream", get(event_stream::<S>))
         .route("/stalls", get(stalls::<S>))
         .route("/stalls/states", get(stalled_states::<S>))
+        .route("/cases/{id}/timeline", get(timeline::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(engine)
+        .with_state(Arc::clone(&engine))
+        .merge(dashboard::routes(engine, None))
 }
 
 #[derive(OpenApi)]
@@ -214,7 +225,8 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         events_doc,
         event_stream_doc,
         stalls_doc,
-        stalled_states_doc
+        stalled_states_doc,
+        timeline_doc
     ),
     components(schemas(
         ApiError,
@@ -226,7 +238,12 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         Warnings,
         WarningEntry,
         ProcessFigures,
-        Spread
+        Spread,
+        engine::timeline::CaseTimeline,
+        engine::timeline::StepSpan,
+        engine::timeline::Pause,
+        engine::timeline::WarningMark,
+        engine::timeline::Due
     ))
 )]
 struct ApiDoc;
@@ -515,6 +532,41 @@ async fn stalled_states<S: Store>(
 ) -> Result<Json<Vec<StateFigures>>, Failure> {
     let filter = supervisor_filter(&app, &headers, query).await?;
     Ok(Json(app.stalled_states(&filter).await?))
+}
+
+/// One case on a working-day axis: each step's opening and end, the periods its clocks stood
+/// still (补正, special procedures), the warnings and the promised limit. Supervisor only.
+#[utoipa::path(get, path = "/cases/{id}/timeline", params(("id" = String, Path)),
+    responses((status = 200, body = engine::timeline::CaseTimeline), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[allow(dead_code)]
+fn timeline_doc() {}
+
+async fn timeline<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<engine::timeline::CaseTimeline>, Failure> {
+    if role(&app, &headers).await? != Role::Supervisor {
+        return Err(forbidden("read the supervision figures"));
+    }
+    Ok(Json(app.timeline(&id).await?))
+}
+
+pub use axum::Router;
+
+/// Serves a router (the API's, the dashboard's) on `listener` until the process ends.
+pub async fn serve_router(listener: tokio::net::TcpListener, app: Router) -> Result<(), String> {
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
+
+/// Serves the dashboard alone (no API, no timer tick: it only reads) on `listener`, with a
+/// supervisor token known to this process only; see [`dashboard::routes`].
+pub async fn serve_dashboard<S: Store + 'static>(
+    engine: Engine<S>,
+    listener: tokio::net::TcpListener,
+    local_token: String,
+) -> Result<(), String> {
+    serve_router(listener, dashboard::routes(Arc::new(engine), Some(local_token))).await
 }
 
 /// Serves the API on `listener` until the process ends, firing due timers every `tick`.
