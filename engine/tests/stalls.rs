@@ -222,3 +222,86 @@ async fn the_state_summary_alone() {
     let full = setup.engine.stalls(&StallFilter::default()).await.expect("stalls").states;
     assert_eq!(setup.engine.stalled_states(&StallFilter::default()).await.expect("states"), full);
 }
+
+/// Case timelines on the working-day axis. Day 0 is the submission day (Wed Sep 30); then Oct 8
+/// (1), Oct 9 (2), Oct 10 (3, the make-up Saturday), Oct 12 (4). 09:00 is 0.375 of a day.
+#[tokio::test]
+async fn timelines_on_the_working_day_axis() {
+    let (setup, [_, _, c, d]) = scripted("stalls-timeline").await;
+    let day = |n: f64| n + 0.375;
+
+    // D: its acceptance open since Sep 30, held by a 补正 from the same instant, which stops no
+    // clock (`supplement keeps_clock`): no pause. The item was due Oct 9 (late now), the
+    // process Oct 10 (its end: 4). Yellow on Oct 9, both reds today.
+    let timeline = setup.engine.timeline(&d).await.expect("timeline");
+    assert_eq!(timeline.days, ["2026-09-30", "2026-10-08", "2026-10-09", "2026-10-10", "2026-10-12"]);
+    assert_eq!(timeline.now, day(4.0));
+    let steps: Vec<_> = timeline
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.from, s.to, s.outcome.as_str(), s.due.as_deref(), s.late, s.supplement))
+        .collect();
+    assert_eq!(steps, [("accept", day(0.0), day(4.0), "open", Some("2026-10-09"), true, true)]);
+    assert!(timeline.pauses.is_empty());
+    let warnings: Vec<_> = timeline
+        .warnings
+        .iter()
+        .map(|w| (w.scope.as_str(), serde_json::to_value(w.level).expect("level"), w.position))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            ("process", json!("yellow"), day(2.0)),
+            ("registration", json!("red"), day(4.0)),
+            ("process", json!("red"), day(4.0))
+        ]
+    );
+    let due = timeline.due.as_ref().expect("an SLA");
+    assert_eq!((due.day.as_str(), due.position), ("2026-10-10", 4.0));
+
+    // C: completed on Oct 9 (its end is "now"); the registration's steps took no time, the seal
+    // two working days (Oct 8, 9); no pause, one yellow.
+    let timeline = setup.engine.timeline(&c).await.expect("timeline");
+    assert_eq!(timeline.days, ["2026-09-30", "2026-10-08", "2026-10-09", "2026-10-10"]);
+    assert_eq!(timeline.now, day(2.0));
+    let steps: Vec<_> =
+        timeline.steps.iter().map(|s| (s.step.as_str(), s.from, s.to, s.outcome.as_str(), s.late)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("accept", day(0.0), day(0.0), "completed", false),
+            ("review", day(0.0), day(0.0), "completed", false),
+            ("handle", day(0.0), day(2.0), "completed", false)
+        ]
+    );
+    assert!(timeline.pauses.is_empty());
+
+    // The applicant, masked; nothing of them in the timeline.
+    let masked = setup.engine.masked_applicant(&d).await.expect("masked");
+    assert_eq!(masked, [("applicant.name".to_string(), "张*".to_string())]);
+    assert!(!serde_json::to_string(&timeline).expect("json").contains("张三"));
+}
+
+/// A 补正 that stops the clocks (the default) is a pause on the timeline, from the request to
+/// the materials' arrival.
+#[tokio::test]
+async fn a_supplement_that_stops_the_clocks_is_a_pause() {
+    let flow = FLOW.replace("  supplement     keeps_clock\n", "");
+    let setup = setup("stalls-pause", &flow, "p", "2026-09-30T01:00:00Z").await;
+    let case = submit(&setup, "2026-09-30T01:00:00Z").await.id;
+    setup.clock.set(at("2026-09-30T02:00:00Z"));
+    let supplement = Command::RequestSupplement {
+        item: "registration".into(),
+        step: "accept".into(),
+        materials: vec!["章程".into()],
+    };
+    setup.engine.act(&case, &supplement, &Actor::department("samr"), None, None).await.expect("asks");
+    setup.clock.set(at("2026-10-09T01:00:00Z"));
+    setup.engine.act(&case, &Command::SupplementReceived, &Actor::Applicant, None, None).await.expect("receives");
+    setup.clock.set(at("2026-10-12T01:00:00Z"));
+    let timeline = setup.engine.timeline(&case).await.expect("timeline");
+    // 10:00 on day 0 is 10/24 of it; 09:00 on Oct 9 (day 2) is 2.375.
+    let pauses: Vec<_> = timeline.pauses.iter().map(|p| (p.kind.as_str(), p.from, p.to, p.to_at.is_some())).collect();
+    assert_eq!(pauses, [("supplement", 10.0 / 24.0, 2.375, true)]);
+    assert_eq!(timeline.now, 4.375);
+}

@@ -95,6 +95,19 @@ fn layout(title: &str, active: &str, today: Option<&str>, body: Markup) -> Strin
     .into_string()
 }
 
+/// An instant (RFC 3339) as Beijing time, to the minute: `2026-10-20 10:00`.
+fn minute(at: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(t) => (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// An instant's Beijing day.
+fn day(at: &str) -> String {
+    engine::case::date_of(at)
+}
+
 fn share(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
@@ -181,7 +194,7 @@ fn longest_table(rows: &[LongWait], titles: &Titles) -> Markup {
                             td { (process_link(&w.process, titles)) }
                             td { (titles.item(&w.item)) " · " (titles.step(&w.item, &w.step)) }
                             td { (titles.department(&w.department)) }
-                            td { (w.since.get(..10).unwrap_or(&w.since)) }
+                            td { (day(&w.since)) }
                             td.num { (w.days) " 天" }
                             td.num class=[(w.days_past_task_limit > 0).then_some("late")] { (w.days_past_task_limit) }
                             td.num class=[(w.days_past_sla > 0).then_some("late")] { (w.days_past_sla) }
@@ -209,7 +222,7 @@ fn warning_table(rows: &[&WarningEntry], titles: &Titles) -> Markup {
                             td { (process_link(&w.process, titles)) }
                             td { (titles.scope(&w.rule)) }
                             td { (titles.department(&w.department)) }
-                            td { (w.at.get(..16).unwrap_or(&w.at).replace('T', " ")) }
+                            td { (minute(&w.at)) }
                             td { @if w.open { span.badge.open { "在办" } } @else { span.badge.closed { "已结" } } }
                         }
                     }
@@ -523,8 +536,8 @@ fn chart(timeline: &CaseTimeline, titles: &Titles) -> diagram::chart::Chart {
             title: format!(
                 "{}：{} 至 {}，{}{}{}",
                 label,
-                span.opened_at.get(..10).unwrap_or(&span.opened_at),
-                span.ended_at.as_deref().and_then(|e| e.get(..10)).unwrap_or("今"),
+                day(&span.opened_at),
+                span.ended_at.as_deref().map_or_else(|| "今".to_string(), day),
                 outcome,
                 span.due.as_deref().map(|d| format!("，时限 {d}")).unwrap_or_default(),
                 if span.late { "，超期" } else { "" },
@@ -542,7 +555,7 @@ fn chart(timeline: &CaseTimeline, titles: &Titles) -> diagram::chart::Chart {
                 "{}：{}（{}）",
                 if warning.level == Level::Red { "红牌" } else { "黄牌" },
                 titles.scope(&warning.scope),
-                warning.at.get(..10).unwrap_or(&warning.at)
+                day(&warning.at)
             ),
         };
         let (item, step) = warning.scope.split_once('/').unwrap_or((&warning.scope, ""));
@@ -594,7 +607,7 @@ pub fn case(timeline: &CaseTimeline, state: &CaseState, applicant: &[(String, St
         dl.facts {
             dt { "流程" } dd { (process_link(&timeline.process, titles)) }
             dt { "状态" } dd { (status_of(state.status)) }
-            dt { "受理时间" } dd { (state.submitted_at.get(..16).unwrap_or(&state.submitted_at).replace('T', " ")) }
+            dt { "受理时间" } dd { (minute(&state.submitted_at)) }
             @if let Some(due) = &timeline.due { dt { "承诺办结" } dd { (due.day) } }
             @for (field, masked) in applicant { dt { "申请人 " (field) } dd.masked { (masked) } }
         }
@@ -609,8 +622,8 @@ pub fn case(timeline: &CaseTimeline, state: &CaseState, applicant: &[(String, St
                     tr {
                         td { (titles.item(&span.item)) " · " (titles.step(&span.item, &span.step)) }
                         td { (titles.department(&span.department)) }
-                        td { (span.opened_at.get(..16).unwrap_or(&span.opened_at).replace('T', " ")) }
-                        td { (span.ended_at.as_deref().map(|e| e.get(..16).unwrap_or(e).replace('T', " ")).unwrap_or_else(|| "—".into())) }
+                        td { (minute(&span.opened_at)) }
+                        td { (span.ended_at.as_deref().map_or_else(|| "—".to_string(), minute)) }
                         td { (outcome_label(&span.outcome)) @if span.supplement { " · 补正" } }
                         td class=[span.late.then_some("late")] { (span.due.as_deref().unwrap_or("—")) @if span.late { " 超期" } }
                     }
