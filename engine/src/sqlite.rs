@@ -737,10 +737,9 @@ impl Store for SqliteStore {
             filter.limit()
         );
         let latest = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
-        let sql = format!(
-            "SELECT w.level, {open}, count(*) FROM warnings w JOIN cases c ON c.id = w.case_id WHERE true{clause} \
-             GROUP BY 1, 2"
-        );
+        // The counts from the counters the writes keep (migration 0006), not from the warnings.
+        let (clause, binds) = filtered(filter, "flow", Some("department"));
+        let sql = format!("SELECT level, open, sum(n) FROM warning_counts WHERE n > 0{clause} GROUP BY 1, 2");
         let counts = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds).fetch_all(&self.pool).await.map_err(db)?;
         Ok((
             latest
