@@ -77,10 +77,10 @@ pub fn svg(chart: &Chart) -> String {
     let geometry = Geometry::new(chart);
     let g = &geometry;
     let mut out = String::with_capacity(8 * 1024);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"onetrip-chart\" width=\"{w}\" height=\"{h}\" \
-         viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\" role=\"img\" aria-label=\"{t}\">\n<title>{t}</title>\n",
+         viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\" role=\"img\" aria-label=\"{t}\">\n<title>{t}</title>",
         w = num(g.width),
         h = num(g.height),
         t = escape(&chart.title),
@@ -204,10 +204,10 @@ pub fn svg(chart: &Chart) -> String {
             num(bottom - top)
         );
         let (label, _) = truncate(&one_line(&period.label), (x2 - x1 - 6.0).max(g.day * 3.0), 10.5);
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<text x=\"{}\" y=\"{}\" font-size=\"10.5\" fill=\"#475569\" stroke=\"#ffffff\" stroke-width=\"3\" \
-             paint-order=\"stroke\">{}</text></g>\n",
+             paint-order=\"stroke\">{}</text></g>",
             num(x1 + 3.0),
             num(bottom + 14.0),
             escape(&label)
@@ -288,11 +288,11 @@ pub fn svg(chart: &Chart) -> String {
         let start = (x - w / 2.0).min(g.width - MARGIN - w).max(MARGIN);
         let row = if start > row_ends[0] + 4.0 { 0 } else { 1 };
         row_ends[row] = start + w;
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<g class=\"line\" data-tone=\"{}\" data-at=\"{}\"><title>{}</title>\
              <line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\
-             <text x=\"{}\" y=\"{}\" font-size=\"10.5\" font-weight=\"600\" fill=\"{colour}\">{}</text></g>\n",
+             <text x=\"{}\" y=\"{}\" font-size=\"10.5\" font-weight=\"600\" fill=\"{colour}\">{}</text></g>",
             tone_name(line.tone),
             num(at),
             escape(&line.label),

@@ -745,24 +745,24 @@ fn draw(flow: &CompiledFlow, scene: &Scene, placed: &Placed, options: &Options) 
     let at = |p: P| (num(p.x + dx), num(p.y + dy));
 
     let mut out = String::with_capacity(16 * 1024);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"onetrip-flow\" data-flow=\"{}\" width=\"{w}\" \
-         height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\" role=\"img\" aria-label=\"{}\">\n",
+         height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"{FONT_FAMILY}\" role=\"img\" aria-label=\"{}\">",
         escape(&flow.name),
         escape(&title),
         w = num(width),
         h = num(height),
     );
     let _ = writeln!(out, "<title>{}</title>", escape(&title));
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<defs>\
          <marker id=\"ot-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" \
          orient=\"auto\" markerUnits=\"userSpaceOnUse\"><path d=\"M0,1 L10,5 L0,9 z\" fill=\"{LINE}\"/></marker>\
          <marker id=\"ot-arrow-back\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" \
          orient=\"auto\" markerUnits=\"userSpaceOnUse\"><path d=\"M0,1 L10,5 L0,9 z\" fill=\"{FAINT}\"/></marker>\
-         </defs>\n"
+         </defs>"
     );
     let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>");
     let _ = writeln!(
