@@ -49,7 +49,7 @@ pub struct Options {
 /// The flow as a standalone SVG document.
 pub fn svg(flow: &CompiledFlow, options: &Options) -> String {
     let scene = Scene::new(flow, options);
-    let placed = cached(&scene, || with_layout_rs(&scene).unwrap_or_else(|| layered(&scene)));
+    let placed = cached(&scene, || squeeze(&scene, with_layout_rs(&scene).unwrap_or_else(|| layered(&scene))));
     draw(flow, &scene, &placed, options)
 }
 
@@ -564,6 +564,56 @@ fn bow(scene: &Scene, boxes: &[Rect], edge: &Edge, straight: [P; 4]) -> ([P; 4],
     let curve = [start, c1, c2, end];
     let apex = midpoint(&[curve]).unwrap_or(start);
     (curve, apex)
+}
+
+/// Narrows wide empty columns: `layout-rs` spreads parallel branches far apart, leaving
+/// stretches crossed only by edges. Every x is mapped through one increasing function that
+/// shrinks each gap between boxes and labels to at most twice the usual room, so nothing
+/// that did not overlap comes to overlap and the edges keep their shapes' order.
+fn squeeze(scene: &Scene, mut placed: Placed) -> Placed {
+    let mut spans: Vec<(f64, f64)> = placed.boxes.iter().map(|r| (r.x, r.x + r.w)).collect();
+    for (edge, label) in scene.edges.iter().zip(&placed.labels) {
+        if let Some(l) = label {
+            let half = text_width(&edge.label, EDGE_SIZE) / 2.0 + 4.0;
+            spans.push((l.x - half, l.x + half));
+        }
+    }
+    spans.retain(|(a, b)| a.is_finite() && b.is_finite());
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // The gaps between the merged spans: (start, end, how much to take out).
+    let room = 2.0 * GAP_X;
+    let mut gaps: Vec<(f64, f64, f64)> = Vec::new();
+    let mut reach = f64::NEG_INFINITY;
+    for (a, b) in spans {
+        if reach.is_finite() && a - reach > room {
+            gaps.push((reach, a, a - reach - room));
+        }
+        reach = reach.max(b);
+    }
+    if gaps.is_empty() {
+        return placed;
+    }
+    let map = |x: f64| {
+        let mut cut = 0.0;
+        for &(start, end, take) in &gaps {
+            if x >= end {
+                cut += take;
+            } else if x > start {
+                cut += take * (x - start) / (end - start);
+            }
+        }
+        x - cut
+    };
+    for r in &mut placed.boxes {
+        r.x = map(r.x + r.w / 2.0) - r.w / 2.0;
+    }
+    for p in placed.curves.iter_mut().flatten().flatten() {
+        p.x = map(p.x);
+    }
+    for p in placed.labels.iter_mut().flatten() {
+        p.x = map(p.x);
+    }
+    placed
 }
 
 /// The point of `node`'s outline on the ray from its centre through `towards`.

@@ -7,6 +7,9 @@
 //! - [`chart`]: a time chart (Gantt) on a working-day axis: lanes of bars, shaded periods,
 //!   marks. It knows nothing of cases; the caller says what each bar means.
 //!
+//! A flow's layout is memoised (a few dozen, keyed by the sizes and edges it depends on, so
+//! a hit is the very same picture): placing costs milliseconds, drawing a tenth of that.
+//!
 //! The SVG is self-contained (inline styles, no scripts, no external fonts beyond a CJK-capable
 //! `font-family` list), so it renders the same in a page, a report or a file.
 
