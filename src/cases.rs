@@ -76,6 +76,15 @@ pub enum CaseCommand {
     },
 }
 
+/// Runs `future` on a new runtime and returns its value.
+pub fn block_on_value<T>(future: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(future)
+}
+
 pub fn block_on(future: impl Future<Output = Result<ExitCode, String>>) -> Result<ExitCode, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

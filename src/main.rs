@@ -47,14 +47,24 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Draw a process (or item) as a graph.
+    /// Draw a process (or item) as a graph; with `--heat`, the deployed process as an SVG heat
+    /// map of the cases waiting in each state.
     Graph {
         /// The process or item to draw.
         name: String,
-        #[arg(required = true)]
+        #[arg(required_unless_present = "heat", conflicts_with = "heat")]
         files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
-        format: GraphFormat,
+        /// dot (default), mermaid or svg; `--heat` draws SVG.
+        #[arg(long, value_enum)]
+        format: Option<GraphFormat>,
+        /// Read the latest deployed version of the process and its waiting cases from `--db`.
+        #[arg(long)]
+        heat: bool,
+        #[arg(long, default_value = cases::DEFAULT_DB, requires = "heat")]
+        db: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The reform figures of a process: items, departments, steps, materials, days, trips.
     Report {
@@ -184,6 +194,7 @@ enum DiagnosticFormat {
 enum GraphFormat {
     Dot,
     Mermaid,
+    Svg,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -243,16 +254,26 @@ fn run(command: Command) -> Result<ExitCode, String> {
             Ok(if programs.iter().any(|c| c.analysis.has_errors()) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Fmt { check, files } => format_files(&files, check),
-        Command::Graph { name, files, format } => {
-            let flow = compiled(&name, &files)?;
-            let Some(flow) = flow else { return Ok(ExitCode::FAILURE) };
-            print!(
-                "{}",
-                match format {
+        Command::Graph { name, files, format, heat, db, out } => {
+            let picture = if heat {
+                if !matches!(format, None | Some(GraphFormat::Svg)) {
+                    return Err("`--heat` draws SVG only".into());
+                }
+                cases::block_on_value(stalls::heat_map(&name, &db))?
+            } else {
+                let Some(flow) = compiled(&name, &files)? else { return Ok(ExitCode::FAILURE) };
+                match format.unwrap_or(GraphFormat::Dot) {
                     GraphFormat::Dot => dsl::graph::to_dot(&flow),
                     GraphFormat::Mermaid => dsl::graph::to_mermaid(&flow),
+                    GraphFormat::Svg => diagram::flow::svg(&flow, &diagram::flow::Options::default()),
                 }
-            );
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, picture).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?
+                }
+                None => print!("{picture}"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { name, files, format } => {

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+use diagram::flow::{Heat, Options, StateHeat};
 use engine::stalls::{StallFilter, Stalls};
+use engine::store::Store;
 
 use crate::cases::open;
 
@@ -20,6 +22,31 @@ pub async fn run(filter: StallFilter, format: StallFormat, db: &str) -> Result<E
         StallFormat::Table => print!("{}", table(&stalls)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The latest deployed version of process `name` as an SVG heat map of its waiting cases.
+pub async fn heat_map(name: &str, db: &str) -> Result<String, String> {
+    let engine = open(db).await?;
+    let flow = engine
+        .store()
+        .latest_flow(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no process `{name}` is deployed in `{db}`"))?;
+    let filter = StallFilter { process: Some(name.to_string()), ..StallFilter::default() };
+    let states = engine.stalled_states(&filter).await.map_err(|e| e.to_string())?;
+    let mut heat = Heat::new();
+    for s in states {
+        // Cases of older versions wait in states of the same names: counted together, with
+        // the larger of the percentiles (the exact ones would need the histograms).
+        let h: &mut StateHeat = heat.entry((s.item, s.step)).or_default();
+        h.waiting += s.waiting;
+        h.overdue += s.overdue;
+        h.p50 = h.p50.max(s.days.p50);
+        h.p90 = h.p90.max(s.days.p90);
+        h.max = h.max.max(s.days.max);
+    }
+    Ok(diagram::flow::svg(&flow, &Options { heat: Some(heat), link: None }))
 }
 
 /// The figures as Markdown tables (working days throughout).

@@ -205,6 +205,66 @@ fn calendar_due_and_between_use_the_official_schedule() {
 }
 
 #[test]
+fn graph_svg_is_a_picture_of_every_step() {
+    let out = onetrip(&["graph", "start_business", PROCESS_FILE, "--format", "svg"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let svg = text(&out.stdout);
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG parses");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let states = doc.descendants().filter(|n| n.attribute("class") == Some("state")).count();
+    assert!(states > 10, "{states} states");
+    assert!(!svg.contains("data-waiting"), "no heat without --heat");
+
+    let missing = onetrip(&["graph", "start_business"]);
+    assert_eq!(missing.status.code(), Some(2), "files are required without --heat");
+}
+
+#[test]
+fn graph_heat_draws_the_waiting_cases_of_a_database() {
+    let dir = std::env::temp_dir().join(format!("onetrip-cli-heat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = format!("sqlite://{}", dir.join("cases.db").display());
+    let absent = onetrip(&["graph", "start_business", "--heat", "--db", &db]);
+    assert_eq!(absent.status.code(), Some(2));
+    assert!(text(&absent.stderr).contains("no process `start_business` is deployed"), "{}", text(&absent.stderr));
+
+    let deployed = onetrip(&["deploy", "dsl/tests/fixtures/check/ok_joint_process.flow", "--db", &db]);
+    assert!(deployed.status.success(), "{}", text(&deployed.stderr));
+    let data = dir.join("applicant.json");
+    std::fs::write(
+        &data,
+        r#"{"applicant": {"name": "张三", "age": 30, "credit_ok": true, "company": {"kind": "llc", "capital": 0.0}}}"#,
+    )
+    .expect("write");
+    for _ in 0..2 {
+        let submitted =
+            onetrip(&["case", "submit", "--flow", "start_business", "--data", &data.to_string_lossy(), "--db", &db]);
+        assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+    }
+    let file = dir.join("heat.svg");
+    let drawn = onetrip(&["graph", "start_business", "--heat", "--db", &db, "--out", &file.to_string_lossy()]);
+    assert!(drawn.status.success(), "{}", text(&drawn.stderr));
+    let svg = std::fs::read_to_string(&file).expect("the SVG was written");
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG parses");
+    let waiting: Vec<(String, u64)> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("state"))
+        .map(|n| {
+            let key = format!("{}/{}", n.attribute("data-item").unwrap(), n.attribute("data-step").unwrap());
+            (key, n.attribute("data-waiting").expect("data-waiting").parse().unwrap())
+        })
+        .collect();
+    assert!(waiting.contains(&("registration/accept".to_string(), 2)), "{waiting:?}");
+    assert_eq!(waiting.iter().map(|(_, n)| n).sum::<u64>(), 2, "{waiting:?}");
+    assert!(svg.contains("2 件等待"));
+
+    let dot = onetrip(&["graph", "start_business", "--heat", "--db", &db, "--format", "dot"]);
+    assert_eq!(dot.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn cases_can_be_deployed_submitted_acted_on_and_read_from_the_command_line() {
     let dir = std::env::temp_dir().join(format!("onetrip-cli-cases-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
