@@ -486,7 +486,7 @@ impl<S: Store> Engine<S> {
     /// The personal data of a case, masked (`张**`, `110105********002X`): each field its
     /// flow's schemas mark `pii`, labelled `schema.field`. For pages that must say whose case
     /// it is without showing who.
-    pub async fn masked_applicant(&self, id: &str) -> Result<Vec<(String, String)>, EngineError> {
+    pub async fn masked_applicant(&self, id: &str) -> Result<Vec<(String, dsl::model::Pii, String)>, EngineError> {
         let stored = self.store.case(id).await?.ok_or_else(|| EngineError::UnknownCase(id.to_string()))?;
         let flow = self.flow(&stored.state.version_id).await?;
         Ok(timeline::masked(&flow, &stored.facts))

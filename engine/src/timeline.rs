@@ -16,6 +16,7 @@ use chrono::{NaiveDate, Timelike};
 use serde::{Deserialize, Serialize};
 
 use calendar::Calendar;
+use dsl::model::Pii;
 
 use crate::case::{date_of, step_scope, CaseState, Event, EventKind, Level, Status};
 
@@ -52,7 +53,8 @@ pub struct StepSpan {
     /// `open`, `completed`, `returned` (退回), `tolerated` (容缺), `rejected`, or `ended` (the
     /// case ended around it: withdrawn, terminated).
     pub outcome: String,
-    /// The last working day of its limit (the step's own, else its item's) when it opened.
+    /// The last working day of its limit (the step's own, else its item's) when it opened, as
+    /// later moved by a pause or an extension while it was open.
     pub due: Option<String>,
     /// It ended (or is still open) after its limit.
     pub late: bool,
@@ -223,6 +225,19 @@ pub fn timeline(state: &CaseState, events: &[Event], calendar: &Calendar, now: &
             _ => {}
         }
         running.apply(event);
+        if matches!(event.kind, EventKind::ClockResumed { .. } | EventKind::Extended { .. }) {
+            // The limits moved: an open step is measured against its limit as it is now.
+            for index in open.values() {
+                let span = &mut steps[*index];
+                if let Some(deadline) = [step_scope(&span.item, &span.step), span.item.clone()]
+                    .iter()
+                    .find_map(|scope| running.deadlines.get(scope))
+                    .filter(|d| d.finished.is_none())
+                {
+                    span.due = Some(deadline.due.clone());
+                }
+            }
+        }
     }
     let today = date_of(&end_at);
     for index in open.values() {
@@ -255,15 +270,15 @@ pub fn timeline(state: &CaseState, events: &[Event], calendar: &Calendar, now: &
 }
 
 /// The top-level personal fields of a case's facts (a stored [`crate::Submission`]), masked by
-/// their kind, labelled `schema.field`.
-pub fn masked(flow: &dsl::compile::CompiledFlow, facts: &serde_json::Value) -> Vec<(String, String)> {
+/// their kind: (`schema.field`, kind, masked value).
+pub fn masked(flow: &dsl::compile::CompiledFlow, facts: &serde_json::Value) -> Vec<(String, Pii, String)> {
     let mut out = Vec::new();
     for schema in &flow.schemas {
         for field in &schema.fields {
             let (Some(pii), Some(value)) = (field.pii, facts["data"][&schema.name][&field.name].as_str()) else {
                 continue;
             };
-            out.push((format!("{}.{}", schema.name, field.name), pii.mask(value)));
+            out.push((format!("{}.{}", schema.name, field.name), pii, pii.mask(value)));
         }
     }
     out

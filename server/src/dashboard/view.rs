@@ -559,7 +559,8 @@ fn chart(timeline: &CaseTimeline, titles: &Titles) -> diagram::chart::Chart {
             ),
         };
         let (item, step) = warning.scope.split_once('/').unwrap_or((&warning.scope, ""));
-        let lane = lanes.iter_mut().find(|(i, s, _)| i == item && (step.is_empty() || s == step));
+        // An item's warning goes on its latest step's lane, a step's on that step's.
+        let lane = lanes.iter_mut().rev().find(|(i, s, _)| i == item && (step.is_empty() || s == step));
         match lane {
             Some((_, _, lane)) if warning.scope != "process" => lane.marks.push(mark),
             _ => process_lane.marks.push(mark),
@@ -600,7 +601,12 @@ fn chart(timeline: &CaseTimeline, titles: &Titles) -> diagram::chart::Chart {
     }
 }
 
-pub fn case(timeline: &CaseTimeline, state: &CaseState, applicant: &[(String, String)], titles: &Titles) -> String {
+pub fn case(
+    timeline: &CaseTimeline,
+    state: &CaseState,
+    applicant: &[(String, dsl::model::Pii, String)],
+    titles: &Titles,
+) -> String {
     let picture = diagram::chart::svg(&chart(timeline, titles));
     let body = html! {
         h1 { "案件 " code { (timeline.case_id) } }
@@ -609,7 +615,13 @@ pub fn case(timeline: &CaseTimeline, state: &CaseState, applicant: &[(String, St
             dt { "状态" } dd { (status_of(state.status)) }
             dt { "受理时间" } dd { (minute(&state.submitted_at)) }
             @if let Some(due) = &timeline.due { dt { "承诺办结" } dd { (due.day) } }
-            @for (field, masked) in applicant { dt { "申请人 " (field) } dd.masked { (masked) } }
+            @for (field, kind, masked) in applicant {
+                dt title=(field) {
+                    (match kind { dsl::model::Pii::Name => "姓名", dsl::model::Pii::Id => "证件号码", dsl::model::Pii::Phone => "联系电话" })
+                    @if !field.starts_with("applicant.") { "（" (field) "）" }
+                }
+                dd.masked { (masked) }
+            }
         }
         h2 { "时间线（工作日）" }
         div.picture #timeline { (PreEscaped(picture)) }
