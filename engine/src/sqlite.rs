@@ -56,6 +56,12 @@ struct Write {
 /// and its due day.
 type TaskRow = (i64, String, String, String, String, String, Option<String>);
 
+/// What identifies a task row as unchanged: its case, node, opening and due day, joined as the
+/// SQL in `apply_together` joins the columns.
+fn task_key(case_id: &str, (node, _, _, _, since, _, due): &TaskRow) -> String {
+    format!("{case_id}\u{1f}{node}\u{1f}{since}\u{1f}{}", due.as_deref().unwrap_or(""))
+}
+
 impl Write {
     fn prepare(append: &Append<'_>) -> Result<Write, StoreError> {
         let state = append.state;
@@ -350,12 +356,28 @@ async fn apply_together(
     let existing: Vec<&str> = applied.iter().filter(|w| w.expected_version > 0).map(|w| w.case_id.as_str()).collect();
     if !existing.is_empty() {
         let ids = json(&existing)?;
-        for statement in [
-            "DELETE FROM tasks WHERE case_id IN (SELECT value FROM json_each(?))",
-            "DELETE FROM timers WHERE case_id IN (SELECT value FROM json_each(?))",
-        ] {
-            sqlx::query(statement).bind(&ids).execute(&mut *conn).await.map_err(db)?;
-        }
+        // Only the task rows that closed or changed go: each row deleted or inserted fires the
+        // waiting counters' triggers, and most commands leave most of a case's tasks as they were.
+        let kept: Vec<String> = applied
+            .iter()
+            .filter(|w| w.expected_version > 0)
+            .flat_map(|w| w.tasks.iter().map(move |task| task_key(&w.case_id, task)))
+            .collect();
+        sqlx::query(
+            "DELETE FROM tasks WHERE case_id IN (SELECT value FROM json_each(?)) \
+             AND (case_id || char(31) || node || char(31) || since || char(31) || coalesce(due, '')) \
+             NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(&ids)
+        .bind(json(&kept)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        sqlx::query("DELETE FROM timers WHERE case_id IN (SELECT value FROM json_each(?))")
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
     }
     let tasks: Vec<_> = applied
         .iter()
@@ -367,7 +389,7 @@ async fn apply_together(
         .collect();
     if !tasks.is_empty() {
         sqlx::query(
-            "INSERT INTO tasks (case_id, node, department, item, step, since, flow, day, due) \
+            "INSERT OR IGNORE INTO tasks (case_id, node, department, item, step, since, flow, day, due) \
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, \
              value ->> 7, value ->> 8 FROM json_each(?)",
         )

@@ -310,3 +310,90 @@ async fn a_supplement_that_stops_the_clocks_is_a_pause() {
     assert!(moved.as_str() > "2026-10-09", "{moved}");
     assert_eq!(timeline.steps[0].due.as_deref(), Some(moved.as_str()));
 }
+
+/// The waiting counters always equal the open tasks, whatever a command leaves: parallel
+/// tasks completed one by one, a task sent back (退回) and opened again, a 补正, cases ending.
+#[tokio::test]
+async fn the_waiting_counters_follow_every_kind_of_write() {
+    const PARALLEL: &str = r#"
+department samr "市场监督管理局"
+department psb  "公安局"
+department tax  "税务局"
+schema applicant { name string pii(name)  age int }
+item registration "企业设立登记" {
+  department     samr
+  handling       promised
+  promised_limit 2 workdays
+  steps          { accept -> review }
+}
+item seal "印章刻制备案" {
+  department psb
+  handling   immediate
+  steps      { handle "办理" }
+}
+item tax_setup "税务登记" {
+  department tax
+  handling   immediate
+  steps {
+    check -> handle
+    handle back check
+  }
+}
+process p "联办" {
+  window samr
+  sla    5 workdays
+  flow   { registration -> parallel { seal, tax_setup } }
+}
+"#;
+    let setup = setup("stalls-counters", PARALLEL, "p", "2026-09-28T01:00:00Z").await;
+    let check = |ids: Vec<String>| {
+        let engine = &setup.engine;
+        async move {
+            let mut expected: std::collections::BTreeMap<(String, String), u64> = Default::default();
+            for id in &ids {
+                for task in engine.case(id).await.expect("case").tasks.values() {
+                    *expected.entry((task.item.clone(), task.step.clone())).or_default() += 1;
+                }
+            }
+            let counted: std::collections::BTreeMap<(String, String), u64> = engine
+                .stalled_states(&StallFilter::default())
+                .await
+                .expect("states")
+                .into_iter()
+                .map(|s| ((s.item, s.step), s.waiting))
+                .collect();
+            assert_eq!(counted, expected);
+        }
+    };
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(submit(&setup, &format!("2026-09-28T0{}:00:00Z", n + 1)).await.id);
+    }
+    check(ids.clone()).await;
+    for id in &ids {
+        complete(&setup, "2026-09-29T01:00:00Z", id, "samr", "registration", "accept").await;
+        complete(&setup, "2026-09-29T01:00:00Z", id, "samr", "registration", "review").await;
+        check(ids.clone()).await;
+    }
+    // Parallel tasks one by one; a 退回 on one case; a 补正 on another; one withdrawn.
+    complete(&setup, "2026-09-30T01:00:00Z", &ids[0], "psb", "seal", "handle").await;
+    check(ids.clone()).await;
+    complete(&setup, "2026-09-30T01:00:00Z", &ids[0], "tax", "tax_setup", "check").await;
+    check(ids.clone()).await;
+    let back = Command::Return { item: "tax_setup".into(), step: "handle".into(), to: "check".into() };
+    setup.engine.act(&ids[0], &back, &Actor::department("tax"), None, None).await.expect("退回");
+    check(ids.clone()).await;
+    let supplement =
+        Command::RequestSupplement { item: "seal".into(), step: "handle".into(), materials: vec!["印模".into()] };
+    setup.engine.act(&ids[1], &supplement, &Actor::department("psb"), None, None).await.expect("补正");
+    check(ids.clone()).await;
+    setup.engine.act(&ids[1], &Command::SupplementReceived, &Actor::Applicant, None, None).await.expect("补正 in");
+    check(ids.clone()).await;
+    setup.engine.act(&ids[2], &Command::Withdraw, &Actor::Applicant, None, None).await.expect("withdraws");
+    check(ids.clone()).await;
+    for (department, item, step) in [("psb", "seal", "handle"), ("tax", "tax_setup", "check"), ("tax", "tax_setup", "handle")] {
+        complete(&setup, "2026-10-08T01:00:00Z", &ids[3], department, item, step).await;
+        check(ids.clone()).await;
+    }
+    assert!(setup.engine.case(&ids[3]).await.expect("case").tasks.is_empty(), "done");
+}
