@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use calendar::Calendar;
 use dsl::diagnostic::count;
-use engine::{Actor, Command, Engine, SqliteStore, Submission, Submitted, SystemClock};
+use engine::{Actor, Command, Engine, SqliteStore, Submission, Submitted};
 use serde_json::json;
 
 const FLOW: &str = r#"
@@ -47,7 +47,23 @@ process joint "联办" {
   window window
   flow   { acceptance -> parallel { seal, tax_setup, insurance } -> delivery }
 }
+process joint_limited "联办（限时）" {
+  window window
+  sla    1 workday
+  flow   { acceptance -> parallel { seal, tax_setup, insurance } -> delivery }
+  warn   yellow at 50% of sla, red at overdue
+}
 "#;
+
+/// The system clock moved back by a number of seconds that can change: the warned preload
+/// submits its cases 30 days ago.
+struct Movable(std::sync::atomic::AtomicI64);
+
+impl engine::Clock for Movable {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() - chrono::Duration::seconds(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
 
 pub struct Options {
     pub db: Option<String>,
@@ -56,8 +72,44 @@ pub struct Options {
     pub instances: usize,
     /// Cases submitted first (left open), to measure with a large store.
     pub preload: usize,
+    /// Of those, run on the one-working-day variant 30 days ago, then ticked into warnings.
+    pub warned: usize,
     /// Measure the stall analysis (after the preload) instead of commands.
     pub stalls: bool,
+}
+
+/// Submits `total` cases of `flow` from `clients` concurrent clients, left open.
+async fn preload(engine: &Arc<Engine<SqliteStore>>, clients: usize, total: usize, flow: &str) -> Result<(), String> {
+    if total == 0 {
+        return Ok(());
+    }
+    let per_client = total.div_ceil(clients);
+    let loaders: Vec<_> = (0..clients)
+        .map(|client| {
+            let engine = Arc::clone(engine);
+            let flow = flow.to_string();
+            tokio::spawn(async move {
+                for n in 0..per_client.min(total.saturating_sub(client * per_client)) {
+                    let mut data = serde_json::Map::new();
+                    data.insert("applicant".into(), json!({"name": format!("预载{client}-{n}"), "age": 30}));
+                    let submission = Submission { flow: flow.clone(), data, ..Submission::default() };
+                    engine.submit(&submission, None).await.map_err(|e| e.to_string())?;
+                    if client == 0 && n % (per_client / 10).max(1) == 0 {
+                        println!(
+                            "  preloaded about {} of {flow}, resident memory {:.0} MiB",
+                            count(n * clients, "case", "cases"),
+                            rss_mib().unwrap_or(0.0)
+                        );
+                    }
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .collect();
+    for loader in loaders {
+        loader.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
 }
 
 /// Runs one instance to its end; returns the latency of each command.
@@ -137,7 +189,13 @@ async fn dashboard_pages(engine: Arc<Engine<SqliteStore>>) -> Result<ExitCode, S
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let app = server::router(engine);
     tokio::spawn(async move { axum_serve(listener, app).await });
-    let mut pages = vec!["/".to_string(), "/processes/joint".into(), "/warnings".into(), "/departments".into()];
+    let mut pages = vec![
+        "/".to_string(),
+        "/processes/joint".into(),
+        "/processes/joint_limited".into(),
+        "/warnings".into(),
+        "/departments".into(),
+    ];
     pages.extend(oldest.map(|id| format!("/timeline/{id}")));
     println!("\n| page | runs | bytes | median ms | max ms |");
     println!("|---|---|---|---|---|");
@@ -196,42 +254,39 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
     let workspace = dsl::Workspace::single("joint.flow", FLOW, &mut loader);
     let analysis = dsl::check(&workspace);
     let flow = dsl::compile(&analysis.program, "joint").ok_or("the bench flow does not compile")?;
+    let limited = dsl::compile(&analysis.program, "joint_limited").ok_or("the bench flow does not compile")?;
     let store = SqliteStore::open(&db).await.map_err(|e| e.to_string())?;
-    let engine = Arc::new(Engine::new(store, Arc::new(Calendar::official()), Arc::new(SystemClock)));
+    let clock = Arc::new(Movable(std::sync::atomic::AtomicI64::new(0)));
+    let engine =
+        Arc::new(Engine::new(store, Arc::new(Calendar::official()), Arc::clone(&clock) as Arc<dyn engine::Clock>));
     engine.deploy(&flow).await.map_err(|e| e.to_string())?;
+    engine.deploy(&limited).await.map_err(|e| e.to_string())?;
     println!("onetrip bench on {db}: 5 tasks an instance (accept, 3 in parallel, deliver), durable commits\n");
 
     if options.preload > 0 {
         let started = Instant::now();
         let clients = options.clients.max(1);
-        let per_client = options.preload.div_ceil(clients);
-        let loaders: Vec<_> = (0..clients)
-            .map(|client| {
-                let engine = Arc::clone(&engine);
-                tokio::spawn(async move {
-                    for n in 0..per_client {
-                        let mut data = serde_json::Map::new();
-                        data.insert("applicant".into(), json!({"name": format!("预载{client}-{n}"), "age": 30}));
-                        let submission = Submission { flow: "joint".into(), data, ..Submission::default() };
-                        engine.submit(&submission, None).await.map_err(|e| e.to_string())?;
-                        if client == 0 && n % (per_client / 10).max(1) == 0 {
-                            println!(
-                                "  preloaded about {}, resident memory {:.0} MiB",
-                                count(n * clients, "case", "cases"),
-                                rss_mib().unwrap_or(0.0)
-                            );
-                        }
-                    }
-                    Ok::<_, String>(())
-                })
-            })
-            .collect();
-        for loader in loaders {
-            loader.await.map_err(|e| e.to_string())??;
+        let warned = options.warned.min(options.preload);
+        // The warned cases 30 days ago, so that their limits have passed; the rest now.
+        clock.0.store(30 * 86_400, std::sync::atomic::Ordering::Relaxed);
+        preload(&engine, clients, warned, "joint_limited").await?;
+        clock.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        preload(&engine, clients, options.preload - warned, "joint").await?;
+        if warned > 0 {
+            let ticking = Instant::now();
+            let mut fired = 0;
+            loop {
+                let n = engine.tick().await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                fired += n;
+            }
+            println!("ticked {fired} overdue cases into their warnings in {:.0} s", ticking.elapsed().as_secs_f64());
         }
         println!(
             "preloaded {} open cases in {:.0} s; resident memory {:.0} MiB\n",
-            per_client * clients,
+            options.preload,
             started.elapsed().as_secs_f64(),
             rss_mib().unwrap_or(0.0)
         );

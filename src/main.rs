@@ -143,6 +143,11 @@ enum Command {
         /// Open cases to submit before measuring (e.g. 1000000, to see memory stay flat).
         #[arg(long, default_value_t = 0)]
         preload: usize,
+        /// Of the preloaded cases, how many run a variant of the workload with a one-working-day
+        /// limit, submitted 30 days ago and then ticked, so that each raises its yellow and red
+        /// warnings (for the supervisor's figures on a store full of warnings).
+        #[arg(long, default_value_t = 0)]
+        warned: usize,
         /// Time the stall analysis on the (preloaded) store instead of the commands.
         #[arg(long)]
         stalls: bool,
@@ -222,8 +227,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
-        Command::Bench { db, clients, seconds, instances, preload, stalls } => {
-            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload, stalls }))
+        Command::Bench { db, clients, seconds, instances, preload, warned, stalls } => {
+            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload, warned, stalls }))
         }
         Command::Stalls { process, department, limit, format, db } => {
             let filter = engine::stalls::StallFilter { process, department, limit: Some(limit), ..Default::default() };
