@@ -162,6 +162,7 @@ pub struct StallFilter {
     /// Only this item's states and tasks (with `step`: one state).
     #[serde(default)]
     pub item: Option<String>,
+    /// Only this step's states and tasks (with `item`: one state).
     #[serde(default)]
     pub step: Option<String>,
     /// How many of the longest-waiting cases and of the warnings to list (default 20, at most 500).
