@@ -29,7 +29,7 @@ use engine::stalls::StallFilter;
 use engine::store::Store;
 use engine::{Engine, EngineError};
 
-use crate::{digest, Role};
+use crate::Role;
 
 /// The cookie holding a signed-in supervisor's token.
 const COOKIE: &str = "onetrip_token";
@@ -150,16 +150,12 @@ fn token(headers: &HeaderMap) -> Option<(String, bool)> {
         .map(|(_, value)| (value.trim().to_string(), false))
 }
 
+/// Whom a token stands for: the process's own token is a supervisor's.
 async fn supervisor_role<S: Store>(board: &Board<S>, token: &str) -> Result<Option<Role>, EngineError> {
     if board.local_token.as_deref().is_some_and(|local| local == token) {
         return Ok(Some(Role::Supervisor));
     }
-    Ok(board.store().token(&digest(token)).await?.map(|record| match record.role.as_str() {
-        "supervisor" => Role::Supervisor,
-        "admin" => Role::Admin,
-        "platform" => Role::Platform,
-        _ => Role::Officer { department: record.department.unwrap_or_default(), officer: record.officer },
-    }))
+    crate::token_role(board, token).await
 }
 
 /// Lets a supervisor through; sends anyone else to sign in, or refuses them.
