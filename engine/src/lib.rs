@@ -355,42 +355,66 @@ impl<S: Store> Engine<S> {
         Ok(CachedCase { state: stored.state, facts: Arc::new(facts) })
     }
 
-    /// Fires the timers due by now (warnings, 容缺 deadlines), also those that fell due while
-    /// no engine ran. Returns the number of events written. Each timer fires once: its event
-    /// removes it from the case's state, in the same transaction.
+    /// Fires every timer due now, and goes on until none is due: after an outage or a long
+    /// weekend thousands fall due at once. Cases are fired `TICK_BATCH` at a time, concurrently,
+    /// so that the store commits their writes together as it does commands'. Returns the events
+    /// written. Each timer fires once: its event removes it from the case's state, in the same
+    /// transaction; a case another engine (or a command) moved first is left to the next tick.
     pub async fn tick(&self) -> Result<usize, EngineError> {
+        /// Cases read and fired at once: about what one group commit takes.
+        const TICK_BATCH: u32 = 256;
         let now = self.clock.now().to_rfc3339();
         let mut fired = 0;
-        for case_id in self.store.due_timers(&now, 500).await? {
-            let Some(stored) = self.store.case(&case_id).await? else { continue };
-            let events = case::fire_timers(&stored.state, &now);
-            if events.is_empty() {
-                continue;
-            }
-            let mut state = stored.state.clone();
-            events.iter().for_each(|e| state.apply(e));
-            let flow = self.flow(&stored.state.version_id).await?;
-            let supervision = stalls::supervise(&flow, &stored.state, &events, &state, &self.calendar);
-            let written = self
+        // A case is tried once per tick, so one that stays due (moved meanwhile, or nothing to
+        // fire) cannot keep the loop going.
+        let mut tried = std::collections::HashSet::new();
+        loop {
+            let due: Vec<String> = self
                 .store
-                .append(store::Append {
-                    state: &state,
-                    events: &events,
-                    expected_version: stored.state.version,
-                    facts: None,
-                    idempotency: None,
-                    supervision: &supervision,
-                })
-                .await;
-            self.cases.remove(&case_id);
-            match written {
-                Ok(()) => fired += events.len(),
-                // Another engine (or a command) moved the case first: the next tick sees it.
-                Err(StoreError::Conflict { .. }) => {}
-                Err(other) => return Err(other.into()),
+                .due_timers(&now, TICK_BATCH)
+                .await?
+                .into_iter()
+                .filter(|id| tried.insert(id.clone()))
+                .collect();
+            if due.is_empty() {
+                return Ok(fired);
+            }
+            let results = futures_util::future::join_all(due.iter().map(|id| self.fire(id, &now))).await;
+            for result in results {
+                fired += result?;
             }
         }
-        Ok(fired)
+    }
+
+    /// Fires a case's due timers: the number of events written.
+    async fn fire(&self, case_id: &str, now: &str) -> Result<usize, EngineError> {
+        let Some(stored) = self.store.case(case_id).await? else { return Ok(0) };
+        let events = case::fire_timers(&stored.state, now);
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut state = stored.state.clone();
+        events.iter().for_each(|e| state.apply(e));
+        let flow = self.flow(&stored.state.version_id).await?;
+        let supervision = stalls::supervise(&flow, &stored.state, &events, &state, &self.calendar);
+        let written = self
+            .store
+            .append(store::Append {
+                state: &state,
+                events: &events,
+                expected_version: stored.state.version,
+                facts: None,
+                idempotency: None,
+                supervision: &supervision,
+            })
+            .await;
+        self.cases.remove(case_id);
+        match written {
+            Ok(()) => Ok(events.len()),
+            // Another engine (or a command) moved the case first: the next tick sees it.
+            Err(StoreError::Conflict { .. }) => Ok(0),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Follows every case's events from a position (0: the beginning). Keep the position of

@@ -286,3 +286,21 @@ async fn a_step_limit_runs_from_each_opening_of_the_step() {
     assert!(red(&late.id).await, "the open review is late");
     assert!(!red(&on_time.id).await, "the review done in time raises nothing");
 }
+
+/// A backlog: 700 cases whose three warnings all fell due while no engine ran (more than one
+/// batch of a tick) are all fired by one tick, each warning once.
+#[tokio::test]
+async fn one_tick_fires_a_whole_backlog() {
+    let setup = setup("backlog", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+    let mut ids = Vec::new();
+    for _ in 0..700 {
+        ids.push(submit(&setup).await.id);
+    }
+    // Wed 10-14 00:00:01 Beijing: the item's red, the process's yellow and red are all due.
+    setup.clock.set(at("2026-10-13T16:00:01Z"));
+    assert_eq!(setup.engine.tick().await.expect("ticks"), 3 * 700);
+    assert_eq!(setup.engine.tick().await.expect("ticks"), 0, "each fires once");
+    for id in [&ids[0], &ids[350], &ids[699]] {
+        assert_eq!(warnings(&setup, id).await.len(), 3, "{id}");
+    }
+}
