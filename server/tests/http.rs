@@ -395,6 +395,8 @@ async fn stall_analysis_for_the_supervisor_only(backend: Backend) {
         [
             (Some("process"), Some("query"), Some(false)),
             (Some("department"), Some("query"), Some(false)),
+            (Some("item"), Some("query"), Some(false)),
+            (Some("step"), Some("query"), Some(false)),
             (Some("limit"), Some("query"), Some(false))
         ]
     );
