@@ -29,7 +29,7 @@ use crate::store::{Append, QueuedTask, Store, StoreError, StoredCase, TokenRecor
 pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The advisory lock every write transaction holds from its start to its commit.
-const FEED_LOCK: i64 = 0x6f6e_6574_7269_70; // "onetrip"
+const FEED_LOCK: i64 = 0x006f_6e65_7472_6970; // "onetrip"
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 256;
@@ -57,6 +57,17 @@ impl PgStore {
     /// when its schema is newer than this binary.
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(db)?;
+        // One connection first, for its error: the pool's would only say it timed out.
+        match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+            Ok(Ok(probe)) => drop(probe),
+            Ok(Err(e)) => return Err(StoreError::Database(format!("cannot connect to PostgreSQL: {e}"))),
+            Err(_) => {
+                return Err(StoreError::Database(format!(
+                    "cannot connect to PostgreSQL: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(CONNECT_TIMEOUT)

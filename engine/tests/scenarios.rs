@@ -314,7 +314,7 @@ process p "加签" {
 
 async fn a_step_with_co_signers_waits_for_every_one_of_them(backend: Backend) {
     let setup = support::setup(backend, "cosign", COSIGN_FLOW, "p", "2026-09-30T01:00:00Z").await;
-    let engine = &setup.engine;
+    let (engine, _db) = (setup.engine, setup.db);
     let mut data = serde_json::Map::new();
     data.insert("applicant".into(), json!({"name": "张三", "age": 30}));
     let Submitted::Accepted { case } =
