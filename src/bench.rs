@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use calendar::Calendar;
 use dsl::diagnostic::count;
-use engine::{Actor, Command, Engine, SqliteStore, Submission, Submitted};
+use engine::{Actor, AnyStore, Command, Engine, Submission, Submitted};
 use serde_json::json;
 
 const FLOW: &str = r#"
@@ -79,7 +79,7 @@ pub struct Options {
 }
 
 /// Submits `total` cases of `flow` from `clients` concurrent clients, left open.
-async fn preload(engine: &Arc<Engine<SqliteStore>>, clients: usize, total: usize, flow: &str) -> Result<(), String> {
+async fn preload(engine: &Arc<Engine<AnyStore>>, clients: usize, total: usize, flow: &str) -> Result<(), String> {
     if total == 0 {
         return Ok(());
     }
@@ -113,7 +113,7 @@ async fn preload(engine: &Arc<Engine<SqliteStore>>, clients: usize, total: usize
 }
 
 /// Runs one instance to its end; returns the latency of each command.
-async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration>, String> {
+async fn instance(engine: &Engine<AnyStore>, n: usize) -> Result<Vec<Duration>, String> {
     let mut latencies = Vec::with_capacity(6);
     let mut data = serde_json::Map::new();
     data.insert("applicant".into(), json!({"name": format!("申请人{n}"), "age": 30}));
@@ -141,7 +141,7 @@ async fn instance(engine: &Engine<SqliteStore>, n: usize) -> Result<Vec<Duration
 
 /// The stall analysis on the store as it is: the per-state summary 21 times and the full
 /// analysis 5 times, medians reported.
-async fn stall_queries(engine: &Engine<SqliteStore>) -> Result<(), String> {
+async fn stall_queries(engine: &Engine<AnyStore>) -> Result<(), String> {
     use engine::stalls::StallFilter;
     let filter = StallFilter::default();
     let mut summary = Vec::new();
@@ -175,7 +175,7 @@ async fn stall_queries(engine: &Engine<SqliteStore>) -> Result<(), String> {
 
 /// The supervisor's dashboard on the store as it is, through a real socket: each page 11
 /// times, medians reported (the goal: under 100 ms on a 1,000,000-case store).
-async fn dashboard_pages(engine: Arc<Engine<SqliteStore>>) -> Result<ExitCode, String> {
+async fn dashboard_pages(engine: Arc<Engine<AnyStore>>) -> Result<ExitCode, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let token = server::create_token(engine.store(), &server::Role::Supervisor).await.map_err(|e| e.to_string())?;
     let oldest = engine
@@ -255,13 +255,16 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
     let analysis = dsl::check(&workspace);
     let flow = dsl::compile(&analysis.program, "joint").ok_or("the bench flow does not compile")?;
     let limited = dsl::compile(&analysis.program, "joint_limited").ok_or("the bench flow does not compile")?;
-    let store = SqliteStore::open(&db).await.map_err(|e| e.to_string())?;
+    let store = AnyStore::open(&db).await.map_err(|e| e.to_string())?;
     let clock = Arc::new(Movable(std::sync::atomic::AtomicI64::new(0)));
     let engine =
         Arc::new(Engine::new(store, Arc::new(Calendar::official()), Arc::clone(&clock) as Arc<dyn engine::Clock>));
     engine.deploy(&flow).await.map_err(|e| e.to_string())?;
     engine.deploy(&limited).await.map_err(|e| e.to_string())?;
-    println!("onetrip bench on {db}: 5 tasks an instance (accept, 3 in parallel, deliver), durable commits\n");
+    println!(
+        "onetrip bench on {}: 5 tasks an instance (accept, 3 in parallel, deliver), durable commits\n",
+        engine::any::redacted(&db)
+    );
 
     if options.preload > 0 {
         let started = Instant::now();

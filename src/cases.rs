@@ -12,8 +12,7 @@ use dsl::diagnostic::count;
 use dsl::model::Pii;
 use dsl::{CompiledFlow, MemoryLoader, Workspace};
 use engine::{
-    Actor, CaseState, Command, CommandError, Engine, EngineError, SqliteStore, Status, Submission, Submitted,
-    SystemClock,
+    Actor, AnyStore, CaseState, Command, CommandError, Engine, EngineError, Status, Submission, Submitted, SystemClock,
 };
 use petgraph::stable_graph::NodeIndex;
 use petgraph::visit::EdgeRef;
@@ -105,8 +104,8 @@ fn clock() -> Result<Arc<dyn engine::Clock>, String> {
     }
 }
 
-pub(crate) async fn open(db: &str) -> Result<Engine<SqliteStore>, String> {
-    let store = SqliteStore::open(db).await.map_err(|e| format!("cannot open `{db}`: {e}"))?;
+pub(crate) async fn open(db: &str) -> Result<Engine<AnyStore>, String> {
+    let store = AnyStore::open(db).await.map_err(|e| format!("cannot open `{}`: {e}", engine::any::redacted(db)))?;
     Ok(Engine::new(store, Arc::new(Calendar::official()), clock()?))
 }
 
@@ -119,7 +118,11 @@ pub async fn serve(db: &str, listen: &str) -> Result<ExitCode, String> {
     let engine = open(db).await?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    eprintln!("onetrip serving {db} on http://{listen} (OpenAPI at /openapi.json, the supervisor's dashboard at /)");
+    eprintln!(
+        "onetrip serving {} ({}) on http://{listen} (OpenAPI at /openapi.json, the supervisor's dashboard at /)",
+        engine::any::redacted(db),
+        engine.store().backend()
+    );
     crate::traces::follow(db).await?;
     server::serve(engine, listener, std::time::Duration::from_secs(5)).await?;
     Ok(ExitCode::SUCCESS)
@@ -135,7 +138,8 @@ pub async fn dashboard(db: &str, listen: &str, open_browser: bool) -> Result<Exi
     let token = server::random_token().map_err(|e| e.to_string())?;
     let url = format!("http://{address}/signin/local?token={token}");
     eprintln!(
-        "onetrip dashboard of {db}: {url}\n(the link signs you in; it works while this command runs — Ctrl-C stops it)"
+        "onetrip dashboard of {}: {url}\n(the link signs you in; it works while this command runs — Ctrl-C stops it)",
+        engine::any::redacted(db)
     );
     if open_browser {
         // Best effort: where no browser opener exists, the link above is enough.
@@ -294,7 +298,7 @@ fn label(flow: &CompiledFlow, item: &str, step: &str) -> String {
 /// Completes open tasks, first to last, until the case ends or `stop` says so.
 /// With `verbose`, prints each step and each fan-out; otherwise a count at the end.
 async fn run_tasks(
-    engine: &Engine<SqliteStore>,
+    engine: &Engine<AnyStore>,
     flow: &CompiledFlow,
     mut case: CaseState,
     verbose: bool,
@@ -352,7 +356,8 @@ pub async fn demo(db: Option<String>) -> Result<ExitCode, String> {
         let path = std::env::temp_dir().join(format!("onetrip-demo-{}.db", std::process::id()));
         format!("sqlite://{}", path.display())
     });
-    println!("onetrip demo: 开办企业一件事 on SQLite at {db}\n");
+    let backend = if engine::any::is_postgres(&db) { "PostgreSQL" } else { "SQLite" };
+    println!("onetrip demo: 开办企业一件事 on {backend} at {}\n", engine::any::redacted(&db));
     let mut loader = MemoryLoader::new(EXAMPLE.iter().copied());
     let workspace = Workspace::load(&["start_business.flow".to_string()], &mut loader);
     let analysis = dsl::check(&workspace);

@@ -177,6 +177,10 @@ enum Command {
         /// Scenario files, or folders of `.json` scenarios.
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
+        /// Run them on this database (a SQLite path or `postgres://…`) instead of a temporary
+        /// SQLite file.
+        #[arg(long)]
+        db: Option<String>,
     },
     /// The national "one thing" processes of the stdlib: list, show, report, check, test.
     #[command(subcommand)]
@@ -222,7 +226,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Calendar(command) => calendar_cmd::run(command),
-        Command::Test { flows, scenarios } => scenarios::test(&flows, &scenarios),
+        Command::Test { flows, scenarios, db } => scenarios::test(&flows, &scenarios, db.as_deref()),
         Command::Stdlib(command) => scenarios::stdlib(command),
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),

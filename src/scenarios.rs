@@ -10,7 +10,7 @@ use calendar::Calendar;
 use clap::Subcommand;
 use dsl::CompiledFlow;
 use engine::scenario::{self, Scenario};
-use engine::{Engine, SqliteStore};
+use engine::{AnyStore, Engine};
 
 use crate::flows::{load, print_diagnostics, report_table};
 
@@ -43,12 +43,12 @@ struct Scripted {
     flow: Result<Arc<CompiledFlow>, String>,
 }
 
-/// Runs scenarios one after the other on one temporary SQLite file; prints a line per scenario
-/// and every difference of those that fail.
-async fn run_all(scripted: Vec<Scripted>) -> Result<ExitCode, String> {
+/// Runs scenarios one after the other on `db` (default: one temporary SQLite file); prints a
+/// line per scenario and every difference of those that fail.
+async fn run_all(scripted: Vec<Scripted>, db: Option<&str>) -> Result<ExitCode, String> {
     let file = std::env::temp_dir().join(format!("onetrip-scenarios-{}.db", std::process::id()));
-    let url = format!("sqlite://{}", file.display());
-    let store = SqliteStore::open(&url).await.map_err(|e| format!("cannot open `{url}`: {e}"))?;
+    let url = db.map_or_else(|| format!("sqlite://{}", file.display()), str::to_string);
+    let store = AnyStore::open(&url).await.map_err(|e| format!("cannot open `{url}`: {e}"))?;
     let clock = scenario::clock();
     let engine = Engine::new(store, Arc::new(Calendar::official()), clock.clone());
     let (mut passed, mut failed) = (0, 0);
@@ -91,7 +91,7 @@ async fn run_all(scripted: Vec<Scripted>) -> Result<ExitCode, String> {
 
 /// `onetrip test --flows FILES SCENARIOS`: scenario files (or folders of them) against the
 /// processes of the flow files given.
-pub fn test(flows: &[PathBuf], scenarios: &[PathBuf]) -> Result<ExitCode, String> {
+pub fn test(flows: &[PathBuf], scenarios: &[PathBuf], db: Option<&str>) -> Result<ExitCode, String> {
     let programs = load(flows)?;
     if programs.iter().any(|c| c.analysis.has_errors()) {
         print_diagnostics(&programs);
@@ -114,7 +114,7 @@ pub fn test(flows: &[PathBuf], scenarios: &[PathBuf]) -> Result<ExitCode, String
             .clone();
         scripted.push(Scripted { path, text, flow });
     }
-    crate::cases::block_on(run_all(scripted))
+    crate::cases::block_on(run_all(scripted, db))
 }
 
 fn chosen(processes: &[String]) -> Result<Vec<String>, String> {
@@ -208,7 +208,7 @@ pub fn stdlib(command: StdlibCommand) -> Result<ExitCode, String> {
                     });
                 }
             }
-            crate::cases::block_on(run_all(scripted))
+            crate::cases::block_on(run_all(scripted, None))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use engine::{Engine, SqliteStore};
+use engine::{AnyStore, Engine};
 
 /// `onetrip serve`: follows the event feed beside the server, on an engine of its own on the
 /// same database, so that commands never wait for the exporter. A misconfigured `OTEL_*`
@@ -24,7 +24,7 @@ pub async fn follow(db: &str) -> Result<(), String> {
 
 /// `onetrip demo`, a short-lived command: sends the spans of what it did before it exits. A
 /// collector that does not answer costs a warning, never the command.
-pub async fn flush(engine: &Engine<SqliteStore>) {
+pub async fn flush(engine: &Engine<AnyStore>) {
     let sent = match telemetry::from_env() {
         Ok(None) => return,
         Ok(Some(mut exporter)) => {

@@ -2,7 +2,8 @@
 //! explained), act on tasks with commands, and read a case, its history and the task queues.
 //!
 //! It consumes `dsl::CompiledFlow` only, never a syntax tree. State lives behind the
-//! [`Store`] trait ([`SqliteStore`] on one machine); the engine itself keeps only caches, so
+//! [`Store`] trait ([`SqliteStore`] on one machine, [`PgStore`] for several nodes on one
+//! PostgreSQL database, [`AnyStore`] either, chosen by URL); the engine itself keeps only caches, so
 //! any number of engines may share a store. Every command is decided by the pure
 //! [`case`] module and written with its events in one transaction, at the case version it was
 //! decided on; a command with an idempotency key that was already carried out returns the
@@ -11,7 +12,9 @@
 //! HTTP is not here: the `server` crate (`onetrip-server`) serves this API over HTTP, so that
 //! a platform embedding the engine compiles no web framework.
 
+pub mod any;
 pub mod case;
+pub mod postgres;
 pub mod scenario;
 pub mod sqlite;
 pub mod stalls;
@@ -29,7 +32,9 @@ use rules::{Explanation, Facts, RuleKey, RuleSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use any::AnyStore;
 pub use case::{Actor, CaseState, Command, CommandError, Event, EventKind, Status};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreError};
 

@@ -31,39 +31,39 @@ const MAX_BATCH: usize = 256;
 
 /// One command's write, ready for SQL.
 #[derive(Debug)]
-struct Write {
-    case_id: String,
-    flow_version: String,
-    version: i64,
-    expected_version: i64,
-    status: String,
-    state: String,
-    facts: Option<String>,
-    updated_at: String,
-    events: Vec<String>,
-    tasks: Vec<TaskRow>,
-    timers: Vec<(String, String)>,
-    idempotency: Option<(String, String, String)>,
-    flow: String,
-    trips: i64,
-    rating: Option<u8>,
-    sla_met: Option<bool>,
-    handled: Vec<(String, String, String, i64, bool)>,
-    warnings: Vec<(String, String, String, String)>,
+pub(crate) struct Write {
+    pub(crate) case_id: String,
+    pub(crate) flow_version: String,
+    pub(crate) version: i64,
+    pub(crate) expected_version: i64,
+    pub(crate) status: String,
+    pub(crate) state: String,
+    pub(crate) facts: Option<String>,
+    pub(crate) updated_at: String,
+    pub(crate) events: Vec<String>,
+    pub(crate) tasks: Vec<TaskRow>,
+    pub(crate) timers: Vec<(String, String)>,
+    pub(crate) idempotency: Option<(String, String, String)>,
+    pub(crate) flow: String,
+    pub(crate) trips: i64,
+    pub(crate) rating: Option<u8>,
+    pub(crate) sla_met: Option<bool>,
+    pub(crate) handled: Vec<(String, String, String, i64, bool)>,
+    pub(crate) warnings: Vec<(String, String, String, String)>,
 }
 
 /// An open task: node, department, item, step, since, and for supervision the day it opened
 /// and its due day.
-type TaskRow = (i64, String, String, String, String, String, Option<String>);
+pub(crate) type TaskRow = (i64, String, String, String, String, String, Option<String>);
 
 /// What identifies a task row as unchanged: its case, node, opening and due day, joined as the
 /// SQL in `apply_together` joins the columns.
-fn task_key(case_id: &str, (node, _, _, _, since, _, due): &TaskRow) -> String {
+pub(crate) fn task_key(case_id: &str, (node, _, _, _, since, _, due): &TaskRow) -> String {
     format!("{case_id}\u{1f}{node}\u{1f}{since}\u{1f}{}", due.as_deref().unwrap_or(""))
 }
 
 impl Write {
-    fn prepare(append: &Append<'_>) -> Result<Write, StoreError> {
+    pub(crate) fn prepare(append: &Append<'_>) -> Result<Write, StoreError> {
         let state = append.state;
         let status = serde_json::to_value(state.status).map_err(corrupt)?;
         Ok(Write {
@@ -463,7 +463,7 @@ fn db(error: sqlx::Error) -> StoreError {
     StoreError::Database(error.to_string())
 }
 
-fn corrupt(error: serde_json::Error) -> StoreError {
+pub(crate) fn corrupt(error: serde_json::Error) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
 
@@ -484,7 +484,14 @@ impl SqliteStore {
             return Err(StoreError::Database("an in-memory SQLite database cannot be shared: give a file".into()));
         }
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options.clone()).await.map_err(db)?;
-        MIGRATIONS.run(&pool).await.map_err(|e| StoreError::Database(e.to_string()))?;
+        MIGRATIONS.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::Database(format!(
+                "the database's schema is newer than this binary: migration {version} was applied by a newer \
+                 onetrip (this one knows migrations up to {}); upgrade onetrip",
+                MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+            )),
+            other => StoreError::Database(other.to_string()),
+        })?;
         let conn = options.connect().await.map_err(db)?;
         let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
         // The writer has a thread of its own: on the shared runtime every statement's answer

@@ -1,4 +1,4 @@
-//! Persistence behind one trait: SQLite here, PostgreSQL as a second implementation that must
+//! Persistence behind one trait: SQLite (`sqlite`) and PostgreSQL (`postgres`), which must
 //! pass the same tests. Only implementations of [`Store`] know SQL.
 //!
 //! The invariant every implementation keeps: the events of a command, the case projection

@@ -4,12 +4,13 @@
 //!
 //! The 2026 schedule around National Day: Oct 1-7 off, Sat Oct 10 a make-up working day.
 
+#[macro_use]
 mod support;
 
 use engine::case::Level;
 use engine::{Actor, CaseState, Command, CommandError, EngineError, EventKind, Status, Submission, Submitted};
 use serde_json::json;
-use support::{at, setup, Setup};
+use support::{at, setup, Backend, Setup};
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -80,17 +81,15 @@ async fn warnings(setup: &Setup, id: &str) -> Vec<(String, Level)> {
 /// Five working days after Wed 09-30: Thu 10-08 (1), Fri 10-09 (2), Sat 10-10 (3, made up),
 /// Mon 10-12 (4), Tue 10-13 (5). Yellow at 60% = 3 working days: Sat 10-10. The item's one
 /// promised working day ends Thu 10-08.
-#[tokio::test]
-async fn deadlines_count_working_days_on_the_official_calendar() {
-    let setup = setup("deadlines", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn deadlines_count_working_days_on_the_official_calendar(backend: Backend) {
+    let setup = setup(backend, "deadlines", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let case = submit(&setup).await;
     assert_eq!(due(&case, "process"), ("2026-10-13".into(), Some("2026-10-10".into())));
     assert_eq!(due(&case, "registration"), ("2026-10-08".into(), None));
 }
 
-#[tokio::test]
-async fn yellow_then_red_fire_once_each_at_the_close_of_their_day() {
-    let setup = setup("warnings", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn yellow_then_red_fire_once_each_at_the_close_of_their_day(backend: Backend) {
+    let setup = setup(backend, "warnings", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let case = submit(&setup).await;
 
     // Thu 10-08 23:59 Beijing: the item's day is not over yet.
@@ -118,9 +117,8 @@ async fn yellow_then_red_fire_once_each_at_the_close_of_their_day() {
 /// and Mon 10-12 (3) do not count, so the process is due 3 working days after Tue 10-13:
 /// Wed 10-14, Thu 10-15, Fri 10-16. Yellow moves 3 working days from Sat 10-10: Mon 10-12,
 /// Tue 10-13, Wed 10-14.
-#[tokio::test]
-async fn a_supplement_pauses_the_clock_for_exactly_its_working_days() {
-    let setup = setup("supplement", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn a_supplement_pauses_the_clock_for_exactly_its_working_days(backend: Backend) {
+    let setup = setup(backend, "supplement", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let case = submit(&setup).await;
     setup.clock.set(at("2026-10-08T02:00:00Z"));
     let request = Command::RequestSupplement {
@@ -146,9 +144,8 @@ async fn a_supplement_pauses_the_clock_for_exactly_its_working_days() {
 
 /// A special procedure from Thu 10-08 to Mon 10-12 is excluded like a supplement (3 days);
 /// an extension of 2 working days with approval then moves Fri 10-16 to Tue 10-20.
-#[tokio::test]
-async fn special_procedures_are_excluded_and_extensions_add_working_days() {
-    let setup = setup("special", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn special_procedures_are_excluded_and_extensions_add_working_days(backend: Backend) {
+    let setup = setup(backend, "special", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let case = submit(&setup).await;
     setup.clock.set(at("2026-10-08T02:00:00Z"));
     let start = Command::StartSpecialProcedure { kind: "专家评审".into(), reason: "技术审查".into() };
@@ -166,9 +163,8 @@ async fn special_procedures_are_excluded_and_extensions_add_working_days() {
 }
 
 /// 容缺 on Wed 09-30 with 2 working days: due Fri 10-09 (Thu 10-08 is 1, Fri 10-09 is 2).
-#[tokio::test]
-async fn tolerated_materials_missed_end_the_case_and_met_ones_do_not() {
-    let setup = setup("tolerance", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn tolerated_materials_missed_end_the_case_and_met_ones_do_not(backend: Backend) {
+    let setup = setup(backend, "tolerance", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let tolerate = Command::Tolerate {
         item: "registration".into(),
         step: "accept".into(),
@@ -206,11 +202,11 @@ async fn tolerated_materials_missed_end_the_case_and_met_ones_do_not() {
 
 /// Timers that fall due while no engine runs fire when one starts, once, whichever engine
 /// ticks first.
-#[tokio::test]
-async fn timers_due_while_down_fire_once_after_a_restart() {
-    let first = setup("restart", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn timers_due_while_down_fire_once_after_a_restart(backend: Backend) {
+    let first = setup(backend, "restart", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let case = submit(&first).await;
     let url = first.url.clone();
+    let _db = std::sync::Arc::clone(&first.db);
     drop(first);
 
     let clock = std::sync::Arc::new(engine::ManualClock::new(at("2026-10-20T02:00:00Z")));
@@ -245,9 +241,8 @@ process p "联办" {
 /// A step's own limit (环节时限) runs from each time the step opens: 2 working days from Wed
 /// 09-30 end on Fri 10-09 (Oct 1-7 off); reopened on Thu 10-08 after a 退回, on Sat 10-10
 /// (a make-up working day). A step done in time raises nothing; one left open turns red.
-#[tokio::test]
-async fn a_step_limit_runs_from_each_opening_of_the_step() {
-    let setup = setup("step-limits", STEP_LIMITS, "p", EVE_OF_NATIONAL_DAY).await;
+async fn a_step_limit_runs_from_each_opening_of_the_step(backend: Backend) {
+    let setup = setup(backend, "step-limits", STEP_LIMITS, "p", EVE_OF_NATIONAL_DAY).await;
     let act = |case: &str, command: Command| {
         let engine = &setup.engine;
         let case = case.to_string();
@@ -289,9 +284,8 @@ async fn a_step_limit_runs_from_each_opening_of_the_step() {
 
 /// A backlog: 700 cases whose three warnings all fell due while no engine ran (more than one
 /// batch of a tick) are all fired by one tick, each warning once.
-#[tokio::test]
-async fn one_tick_fires_a_whole_backlog() {
-    let setup = setup("backlog", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
+async fn one_tick_fires_a_whole_backlog(backend: Backend) {
+    let setup = setup(backend, "backlog", FLOW, "p", EVE_OF_NATIONAL_DAY).await;
     let mut ids = Vec::new();
     for _ in 0..700 {
         ids.push(submit(&setup).await.id);
@@ -304,3 +298,14 @@ async fn one_tick_fires_a_whole_backlog() {
         assert_eq!(warnings(&setup, id).await.len(), 3, "{id}");
     }
 }
+
+conformance!(
+    deadlines_count_working_days_on_the_official_calendar,
+    yellow_then_red_fire_once_each_at_the_close_of_their_day,
+    a_supplement_pauses_the_clock_for_exactly_its_working_days,
+    special_procedures_are_excluded_and_extensions_add_working_days,
+    tolerated_materials_missed_end_the_case_and_met_ones_do_not,
+    timers_due_while_down_fire_once_after_a_restart,
+    a_step_limit_runs_from_each_opening_of_the_step,
+    one_tick_fires_a_whole_backlog,
+);

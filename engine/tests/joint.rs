@@ -5,12 +5,13 @@
 //!
 //! The 2026 calendar around National Day: Oct 1-7 off, Sat Oct 10 a make-up working day.
 
+#[macro_use]
 mod support;
 
 use engine::case::Level;
 use engine::{Actor, CaseState, Command, CommandError, EngineError, EventKind, Status, Submission, Submitted};
 use serde_json::json;
-use support::{at, engine_at, setup, Setup};
+use support::{at, engine_at, setup, Backend, Setup};
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -100,9 +101,8 @@ fn due(case: &CaseState, scope: &str) -> String {
     case.deadlines[scope].due.clone()
 }
 
-#[tokio::test]
-async fn a_supplement_holds_its_own_task_and_stops_only_its_own_clocks() {
-    let setup = setup("joint-supplement", FLOW, "p", EVE).await;
+async fn a_supplement_holds_its_own_task_and_stops_only_its_own_clocks(backend: Backend) {
+    let setup = setup(backend, "joint-supplement", FLOW, "p", EVE).await;
     let case = submit(&setup, 30, 0).await;
     // Registration on Wed 09-30: seal and tax open the same day, 2 working days each: Oct 1-7
     // are off, so Thu 10-08 is 1 and Fri 10-09 is 2. The process: 5 from 09-30 are 10-08,
@@ -145,9 +145,8 @@ async fn a_supplement_holds_its_own_task_and_stops_only_its_own_clocks() {
     assert_eq!(resumed.deadlines["tax_setup"].finished.as_deref(), Some("2026-10-08"));
 }
 
-#[tokio::test]
-async fn a_finished_item_raises_no_warning_however_late_the_case_is() {
-    let setup = setup("joint-finished", FLOW, "p", EVE).await;
+async fn a_finished_item_raises_no_warning_however_late_the_case_is(backend: Backend) {
+    let setup = setup(backend, "joint-finished", FLOW, "p", EVE).await;
     let case = submit(&setup, 30, 0).await;
     register(&setup, &case.id).await;
     // A month later the registration (due 10-08) is long done; the process (due 10-13) is late.
@@ -166,9 +165,8 @@ async fn a_finished_item_raises_no_warning_however_late_the_case_is() {
     assert!(!warnings.iter().any(|(scope, _)| scope == "registration"), "registration finished in time: {warnings:?}");
 }
 
-#[tokio::test]
-async fn items_behind_a_branch_are_checked_when_the_case_will_run_them() {
-    let setup = setup("joint-branch-eligibility", FLOW, "p", EVE).await;
+async fn items_behind_a_branch_are_checked_when_the_case_will_run_them(backend: Backend) {
+    let setup = setup(backend, "joint-branch-eligibility", FLOW, "p", EVE).await;
     // A 17-year-old with staff would reach the insurance item, whose rule refuses them.
     let refused = setup.engine.submit(&submission(17, 3), None).await.expect("answers");
     let Submitted::Refused { reasons } = refused else { panic!("accepted: {refused:?}") };
@@ -179,9 +177,8 @@ async fn items_behind_a_branch_are_checked_when_the_case_will_run_them() {
     submit(&setup, 17, 0).await;
 }
 
-#[tokio::test]
-async fn parallel_branches_open_in_the_order_they_are_written() {
-    let setup = setup("joint-order", FLOW, "p", EVE).await;
+async fn parallel_branches_open_in_the_order_they_are_written(backend: Backend) {
+    let setup = setup(backend, "joint-order", FLOW, "p", EVE).await;
     let case = submit(&setup, 30, 0).await;
     register(&setup, &case.id).await;
     let opened: Vec<String> = setup
@@ -198,9 +195,8 @@ async fn parallel_branches_open_in_the_order_they_are_written() {
     assert_eq!(opened, ["seal", "tax_setup"]);
 }
 
-#[tokio::test]
-async fn a_transferred_task_is_acted_on_by_its_officer_only() {
-    let setup = setup("joint-transfer", FLOW, "p", EVE).await;
+async fn a_transferred_task_is_acted_on_by_its_officer_only(backend: Backend) {
+    let setup = setup(backend, "joint-transfer", FLOW, "p", EVE).await;
     let case = submit(&setup, 30, 0).await;
     let transfer = |to: &str| Command::Transfer {
         item: "registration".into(),
@@ -231,9 +227,8 @@ async fn a_transferred_task_is_acted_on_by_its_officer_only() {
     assert_eq!(done.tasks.values().next().map(|t| (t.step.as_str(), t.assignee.is_none())), Some(("review", true)));
 }
 
-#[tokio::test]
-async fn two_engines_on_one_store_never_act_on_a_stale_case() {
-    let setup = setup("joint-two-engines", FLOW, "p", EVE).await;
+async fn two_engines_on_one_store_never_act_on_a_stale_case(backend: Backend) {
+    let setup = setup(backend, "joint-two-engines", FLOW, "p", EVE).await;
     let other = engine_at(&setup.url, std::sync::Arc::clone(&setup.clock)).await;
     let case = submit(&setup, 30, 0).await;
     // The first engine knows the case at version N; the second moves it on behind its back.
@@ -261,9 +256,8 @@ async fn dsl_flow(setup: &Setup) -> dsl::CompiledFlow {
     setup.engine.store().flow(&version).await.expect("reads").expect("deployed")
 }
 
-#[tokio::test]
-async fn two_racing_commands_on_one_case_apply_once() {
-    let setup = setup("joint-race", FLOW, "p", EVE).await;
+async fn two_racing_commands_on_one_case_apply_once(backend: Backend) {
+    let setup = setup(backend, "joint-race", FLOW, "p", EVE).await;
     for _ in 0..20 {
         let case = submit(&setup, 30, 0).await;
         let accept = complete("registration", "accept");
@@ -287,3 +281,13 @@ async fn two_racing_commands_on_one_case_apply_once() {
         assert_eq!(completed, 1);
     }
 }
+
+conformance!(
+    a_supplement_holds_its_own_task_and_stops_only_its_own_clocks,
+    a_finished_item_raises_no_warning_however_late_the_case_is,
+    items_behind_a_branch_are_checked_when_the_case_will_run_them,
+    parallel_branches_open_in_the_order_they_are_written,
+    a_transferred_task_is_acted_on_by_its_officer_only,
+    two_engines_on_one_store_never_act_on_a_stale_case,
+    two_racing_commands_on_one_case_apply_once,
+);

@@ -1,12 +1,14 @@
 //! Cases run through the engine's public API on a real SQLite file, one scenario per path.
 
+#[macro_use]
 mod support;
 
 use engine::{
-    Actor, CaseState, Command, CommandError, Engine, EngineError, Event, EventKind, SqliteStore, Status, Submission,
+    Actor, AnyStore, CaseState, Command, CommandError, Engine, EngineError, Event, EventKind, Status, Submission,
     Submitted,
 };
 use serde_json::json;
+use support::Backend;
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -57,8 +59,10 @@ process start_business "开办企业一件事" {
 }
 "#;
 
-async fn engine(name: &str) -> Engine<SqliteStore> {
-    support::setup(name, FLOW, "start_business", "2026-09-30T01:00:00Z").await.engine
+/// An engine on a fresh database, and the database (kept while the test runs).
+async fn engine(backend: Backend, name: &str) -> (Engine<AnyStore>, std::sync::Arc<support::Database>) {
+    let setup = support::setup(backend, name, FLOW, "start_business", "2026-09-30T01:00:00Z").await;
+    (setup.engine, setup.db)
 }
 
 fn submission(age: i64, employees: i64) -> Submission {
@@ -67,7 +71,7 @@ fn submission(age: i64, employees: i64) -> Submission {
     Submission { flow: "start_business".into(), data, ..Submission::default() }
 }
 
-async fn submit(engine: &Engine<SqliteStore>, age: i64, employees: i64) -> CaseState {
+async fn submit(engine: &Engine<AnyStore>, age: i64, employees: i64) -> CaseState {
     match engine.submit(&submission(age, employees), None).await.expect("submits") {
         Submitted::Accepted { case } => *case,
         Submitted::Refused { reasons } => panic!("refused: {reasons:?}"),
@@ -86,7 +90,7 @@ fn open_tasks(case: &CaseState) -> Vec<String> {
     case.tasks.values().map(|t| format!("{}.{}@{}", t.item, t.step, t.department)).collect()
 }
 
-async fn act(engine: &Engine<SqliteStore>, case: &CaseState, department: &str, item: &str, step: &str) -> CaseState {
+async fn act(engine: &Engine<AnyStore>, case: &CaseState, department: &str, item: &str, step: &str) -> CaseState {
     engine
         .act(&case.id, &complete(item, step), &officer(department), None, None)
         .await
@@ -94,7 +98,7 @@ async fn act(engine: &Engine<SqliteStore>, case: &CaseState, department: &str, i
 }
 
 /// The stored projection equals the replay of the stored events.
-async fn assert_replays(engine: &Engine<SqliteStore>, case: &CaseState) {
+async fn assert_replays(engine: &Engine<AnyStore>, case: &CaseState) {
     let history = engine.history(&case.id).await.expect("history");
     let flow = engine.store_flow(&case.version_id).await;
     let replayed = CaseState::replay(&case.id, &flow, &history);
@@ -109,16 +113,15 @@ trait FlowOf {
     async fn store_flow(&self, version: &str) -> dsl::CompiledFlow;
 }
 
-impl FlowOf for Engine<SqliteStore> {
+impl FlowOf for Engine<AnyStore> {
     async fn store_flow(&self, version: &str) -> dsl::CompiledFlow {
         use engine::Store;
         self.store().flow(version).await.expect("reads").expect("deployed")
     }
 }
 
-#[tokio::test]
-async fn the_happy_path_runs_items_in_sequence_and_in_parallel_to_the_end() {
-    let engine = engine("happy").await;
+async fn the_happy_path_runs_items_in_sequence_and_in_parallel_to_the_end(backend: Backend) {
+    let (engine, _db) = engine(backend, "happy").await;
     let case = submit(&engine, 35, 3).await;
     assert_eq!(open_tasks(&case), ["registration.accept@samr"]);
     assert_eq!(engine.tasks("samr").await.expect("queue").len(), 1);
@@ -155,9 +158,8 @@ async fn the_happy_path_runs_items_in_sequence_and_in_parallel_to_the_end() {
     assert_replays(&engine, &rated).await;
 }
 
-#[tokio::test]
-async fn without_employees_the_conditional_item_is_skipped() {
-    let engine = engine("skip").await;
+async fn without_employees_the_conditional_item_is_skipped(backend: Backend) {
+    let (engine, _db) = engine(backend, "skip").await;
     let mut case = submit(&engine, 35, 0).await;
     for step in ["accept", "review", "decide", "deliver"] {
         case = act(&engine, &case, "samr", "registration", step).await;
@@ -171,9 +173,8 @@ async fn without_employees_the_conditional_item_is_skipped() {
     assert!(history.iter().any(|e| matches!(e.kind, EventKind::BranchTaken { guard: None, .. })));
 }
 
-#[tokio::test]
-async fn an_ineligible_applicant_is_refused_with_the_failing_clause_and_nothing_is_stored() {
-    let engine = engine("refused").await;
+async fn an_ineligible_applicant_is_refused_with_the_failing_clause_and_nothing_is_stored(backend: Backend) {
+    let (engine, _db) = engine(backend, "refused").await;
     let answer = engine.submit(&submission(17, 0), None).await.expect("answers");
     let Submitted::Refused { reasons } = answer else { panic!("should be refused") };
     assert_eq!(reasons.len(), 1);
@@ -183,9 +184,8 @@ async fn an_ineligible_applicant_is_refused_with_the_failing_clause_and_nothing_
     assert!(engine.tasks("samr").await.expect("queue").is_empty());
 }
 
-#[tokio::test]
-async fn a_command_not_allowed_is_a_typed_error_that_changes_nothing() {
-    let engine = engine("refusals").await;
+async fn a_command_not_allowed_is_a_typed_error_that_changes_nothing(backend: Backend) {
+    let (engine, _db) = engine(backend, "refusals").await;
     let case = submit(&engine, 35, 0).await;
     let before = engine.history(&case.id).await.expect("history").len();
 
@@ -204,9 +204,8 @@ async fn a_command_not_allowed_is_a_typed_error_that_changes_nothing() {
     assert_eq!(engine.case(&case.id).await.expect("case").version, case.version);
 }
 
-#[tokio::test]
-async fn a_retried_command_returns_the_first_answer_and_appends_nothing() {
-    let engine = engine("idempotency").await;
+async fn a_retried_command_returns_the_first_answer_and_appends_nothing(backend: Backend) {
+    let (engine, _db) = engine(backend, "idempotency").await;
     let case = submit(&engine, 35, 0).await;
     let command = complete("registration", "accept");
     let first = engine.act(&case.id, &command, &officer("samr"), Some("key-1"), None).await.expect("acts");
@@ -225,9 +224,8 @@ async fn a_retried_command_returns_the_first_answer_and_appends_nothing() {
     assert_eq!(a.id, b.id, "the same case, not a second one");
 }
 
-#[tokio::test]
-async fn a_stale_expected_version_is_refused() {
-    let engine = engine("versions").await;
+async fn a_stale_expected_version_is_refused(backend: Backend) {
+    let (engine, _db) = engine(backend, "versions").await;
     let case = submit(&engine, 35, 0).await;
     let moved = act(&engine, &case, "samr", "registration", "accept").await;
     let stale =
@@ -238,9 +236,8 @@ async fn a_stale_expected_version_is_refused() {
     assert!(fresh.is_ok());
 }
 
-#[tokio::test]
-async fn a_supplement_round_trip_holds_the_case_until_the_materials_come() {
-    let engine = engine("supplement").await;
+async fn a_supplement_round_trip_holds_the_case_until_the_materials_come(backend: Backend) {
+    let (engine, _db) = engine(backend, "supplement").await;
     let case = submit(&engine, 35, 0).await;
     let request = Command::RequestSupplement {
         item: "registration".into(),
@@ -258,9 +255,8 @@ async fn a_supplement_round_trip_holds_the_case_until_the_materials_come() {
     act(&engine, &resumed, "samr", "registration", "accept").await;
 }
 
-#[tokio::test]
-async fn a_return_sends_the_case_back_to_an_earlier_step() {
-    let engine = engine("return").await;
+async fn a_return_sends_the_case_back_to_an_earlier_step(backend: Backend) {
+    let (engine, _db) = engine(backend, "return").await;
     let case = submit(&engine, 35, 0).await;
     let case = act(&engine, &case, "samr", "registration", "accept").await;
     let back = Command::Return { item: "registration".into(), step: "review".into(), to: "accept".into() };
@@ -272,9 +268,8 @@ async fn a_return_sends_the_case_back_to_an_earlier_step() {
     assert_replays(&engine, &returned).await;
 }
 
-#[tokio::test]
-async fn a_withdrawn_case_takes_no_more_commands() {
-    let engine = engine("withdraw").await;
+async fn a_withdrawn_case_takes_no_more_commands(backend: Backend) {
+    let (engine, _db) = engine(backend, "withdraw").await;
     let case = submit(&engine, 35, 0).await;
     let withdrawn = engine.act(&case.id, &Command::Withdraw, &Actor::Applicant, None, None).await.expect("withdraws");
     assert_eq!(withdrawn.status, Status::Withdrawn);
@@ -283,9 +278,8 @@ async fn a_withdrawn_case_takes_no_more_commands() {
     assert!(matches!(after, Err(EngineError::Command(CommandError::Closed(Status::Withdrawn)))));
 }
 
-#[tokio::test]
-async fn a_rejection_ends_the_case_with_its_reason() {
-    let engine = engine("reject").await;
+async fn a_rejection_ends_the_case_with_its_reason(backend: Backend) {
+    let (engine, _db) = engine(backend, "reject").await;
     let case = submit(&engine, 35, 0).await;
     let reject =
         Command::Reject {
@@ -318,9 +312,9 @@ process p "加签" {
 }
 "#;
 
-#[tokio::test]
-async fn a_step_with_co_signers_waits_for_every_one_of_them() {
-    let engine = support::setup("cosign", COSIGN_FLOW, "p", "2026-09-30T01:00:00Z").await.engine;
+async fn a_step_with_co_signers_waits_for_every_one_of_them(backend: Backend) {
+    let setup = support::setup(backend, "cosign", COSIGN_FLOW, "p", "2026-09-30T01:00:00Z").await;
+    let (engine, _db) = (setup.engine, setup.db);
     let mut data = serde_json::Map::new();
     data.insert("applicant".into(), json!({"name": "张三", "age": 30}));
     let Submitted::Accepted { case } =
@@ -344,9 +338,8 @@ async fn a_step_with_co_signers_waits_for_every_one_of_them() {
     assert_replays(&engine, &done).await;
 }
 
-#[tokio::test]
-async fn a_subscriber_sees_every_event_in_order_and_resumes_from_its_position() {
-    let engine = engine("subscribe").await;
+async fn a_subscriber_sees_every_event_in_order_and_resumes_from_its_position(backend: Backend) {
+    let (engine, _db) = engine(backend, "subscribe").await;
     let case = submit(&engine, 35, 0).await;
     let history = engine.history(&case.id).await.expect("history");
     let mut feed = engine.subscribe(0);
@@ -370,3 +363,18 @@ async fn a_subscriber_sees_every_event_in_order_and_resumes_from_its_position() 
         engine.subscribe(0).into_stream().take(history.len()).map(|item| item.expect("event").event).collect().await;
     assert_eq!(streamed, history);
 }
+
+conformance!(
+    the_happy_path_runs_items_in_sequence_and_in_parallel_to_the_end,
+    without_employees_the_conditional_item_is_skipped,
+    an_ineligible_applicant_is_refused_with_the_failing_clause_and_nothing_is_stored,
+    a_command_not_allowed_is_a_typed_error_that_changes_nothing,
+    a_retried_command_returns_the_first_answer_and_appends_nothing,
+    a_stale_expected_version_is_refused,
+    a_supplement_round_trip_holds_the_case_until_the_materials_come,
+    a_return_sends_the_case_back_to_an_earlier_step,
+    a_withdrawn_case_takes_no_more_commands,
+    a_rejection_ends_the_case_with_its_reason,
+    a_step_with_co_signers_waits_for_every_one_of_them,
+    a_subscriber_sees_every_event_in_order_and_resumes_from_its_position,
+);

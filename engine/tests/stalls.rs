@@ -16,12 +16,13 @@
 //!   three (its process's red: Oct 8 closed at midnight), C's yellow and D's yellow.
 //! - Mon Oct 12: a tick raises D's red item (Oct 9) and red process (Oct 10); then samr accepts A.
 
+#[macro_use]
 mod support;
 
 use engine::stalls::{Spread, StallFilter, Stalls};
 use engine::{Actor, CaseState, Command, Submission, Submitted};
 use serde_json::json;
-use support::{at, setup, Setup};
+use support::{at, setup, Backend, Setup};
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -70,8 +71,8 @@ async fn complete(setup: &Setup, when: &str, case: &str, department: &str, item:
 }
 
 /// Runs the script above; returns the engine set at Mon Oct 12 and the case ids A, B, C, D.
-async fn scripted(name: &str) -> (Setup, [String; 4]) {
-    let setup = setup(name, FLOW, "p", "2026-09-24T01:00:00Z").await;
+async fn scripted(backend: Backend, name: &str) -> (Setup, [String; 4]) {
+    let setup = setup(backend, name, FLOW, "p", "2026-09-24T01:00:00Z").await;
     let a = submit(&setup, "2026-09-24T01:00:00Z").await.id;
     let b = submit(&setup, "2026-09-28T01:00:00Z").await.id;
     complete(&setup, "2026-09-29T01:00:00Z", &b, "samr", "registration", "accept").await;
@@ -101,9 +102,8 @@ fn spread(p50: i64, p90: i64, max: i64) -> Spread {
     Spread { p50, p90, max }
 }
 
-#[tokio::test]
-async fn figures_of_a_scripted_day_worked_out_by_hand() {
-    let (setup, [a, b, c, d]) = scripted("stalls-all").await;
+async fn figures_of_a_scripted_day_worked_out_by_hand(backend: Backend) {
+    let (setup, [a, b, c, d]) = scripted(backend, "stalls-all").await;
     let stalls = setup.engine.stalls(&StallFilter::default()).await.expect("stalls");
     assert_eq!(stalls.today, "2026-10-12");
 
@@ -196,9 +196,8 @@ async fn figures_of_a_scripted_day_worked_out_by_hand() {
 }
 
 /// Filters narrow every section but the processes' own figures to a department or a process.
-#[tokio::test]
-async fn filters_by_department_and_process() {
-    let (setup, _) = scripted("stalls-filters").await;
+async fn filters_by_department_and_process(backend: Backend) {
+    let (setup, _) = scripted(backend, "stalls-filters").await;
     let cases = [
         (StallFilter { department: Some("psb".into()), ..StallFilter::default() }, 0, 0, 1, 0),
         (StallFilter { department: Some("samr".into()), ..StallFilter::default() }, 2, 3, 1, 10),
@@ -216,18 +215,16 @@ async fn filters_by_department_and_process() {
 }
 
 /// The per-state summary alone gives the same figures as the full analysis.
-#[tokio::test]
-async fn the_state_summary_alone() {
-    let (setup, _) = scripted("stalls-states").await;
+async fn the_state_summary_alone(backend: Backend) {
+    let (setup, _) = scripted(backend, "stalls-states").await;
     let full = setup.engine.stalls(&StallFilter::default()).await.expect("stalls").states;
     assert_eq!(setup.engine.stalled_states(&StallFilter::default()).await.expect("states"), full);
 }
 
 /// Case timelines on the working-day axis. Day 0 is the submission day (Wed Sep 30); then Oct 8
 /// (1), Oct 9 (2), Oct 10 (3, the make-up Saturday), Oct 12 (4). 09:00 is 0.375 of a day.
-#[tokio::test]
-async fn timelines_on_the_working_day_axis() {
-    let (setup, [_, _, c, d]) = scripted("stalls-timeline").await;
+async fn timelines_on_the_working_day_axis(backend: Backend) {
+    let (setup, [_, _, c, d]) = scripted(backend, "stalls-timeline").await;
     let day = |n: f64| n + 0.375;
 
     // D: its acceptance open since Sep 30, held by a 补正 from the same instant, which stops no
@@ -284,10 +281,9 @@ async fn timelines_on_the_working_day_axis() {
 
 /// A 补正 that stops the clocks (the default) is a pause on the timeline, from the request to
 /// the materials' arrival.
-#[tokio::test]
-async fn a_supplement_that_stops_the_clocks_is_a_pause() {
+async fn a_supplement_that_stops_the_clocks_is_a_pause(backend: Backend) {
     let flow = FLOW.replace("  supplement     keeps_clock\n", "");
-    let setup = setup("stalls-pause", &flow, "p", "2026-09-30T01:00:00Z").await;
+    let setup = setup(backend, "stalls-pause", &flow, "p", "2026-09-30T01:00:00Z").await;
     let case = submit(&setup, "2026-09-30T01:00:00Z").await.id;
     setup.clock.set(at("2026-09-30T02:00:00Z"));
     let supplement = Command::RequestSupplement {
@@ -313,8 +309,7 @@ async fn a_supplement_that_stops_the_clocks_is_a_pause() {
 
 /// The waiting counters always equal the open tasks, whatever a command leaves: parallel
 /// tasks completed one by one, a task sent back (退回) and opened again, a 补正, cases ending.
-#[tokio::test]
-async fn the_waiting_counters_follow_every_kind_of_write() {
+async fn the_waiting_counters_follow_every_kind_of_write(backend: Backend) {
     const PARALLEL: &str = r#"
 department samr "市场监督管理局"
 department psb  "公安局"
@@ -345,7 +340,7 @@ process p "联办" {
   flow   { registration -> parallel { seal, tax_setup } }
 }
 "#;
-    let setup = setup("stalls-counters", PARALLEL, "p", "2026-09-28T01:00:00Z").await;
+    let setup = setup(backend, "stalls-counters", PARALLEL, "p", "2026-09-28T01:00:00Z").await;
     let check = |ids: Vec<String>| {
         let engine = &setup.engine;
         async move {
@@ -399,3 +394,12 @@ process p "联办" {
     }
     assert!(setup.engine.case(&ids[3]).await.expect("case").tasks.is_empty(), "done");
 }
+
+conformance!(
+    figures_of_a_scripted_day_worked_out_by_hand,
+    filters_by_department_and_process,
+    the_state_summary_alone,
+    timelines_on_the_working_day_axis,
+    a_supplement_that_stops_the_clocks_is_a_pause,
+    the_waiting_counters_follow_every_kind_of_write,
+);

@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use engine::case::{Actor, Command};
 use engine::stalls::StallFilter;
-use engine::{Engine, ManualClock, SqliteStore, Submission, Submitted};
+use engine::{AnyStore, Engine, ManualClock, Submission, Submitted};
 use server::{create_token, Role};
 
 const APPLICANT_NAME: &str = "陈思远";
@@ -49,19 +49,19 @@ fn submission() -> Submission {
 }
 
 struct Seeded {
-    engine: Arc<Engine<SqliteStore>>,
+    engine: Arc<Engine<AnyStore>>,
     supplement_case: String,
 }
 
 /// Completes the case's open task of `item` (or its first open task).
-async fn complete(engine: &Engine<SqliteStore>, id: &str, item: Option<&str>) -> engine::CaseState {
+async fn complete(engine: &Engine<AnyStore>, id: &str, item: Option<&str>) -> engine::CaseState {
     let case = engine.case(id).await.expect("case");
     let task = case.tasks.values().find(|t| item.is_none_or(|i| t.item == i)).cloned().expect("an open task");
     let command = Command::Complete { item: task.item.clone(), step: task.step.clone(), next: None };
     engine.act(id, &command, &Actor::department(task.department), None, None).await.expect("completes")
 }
 
-async fn submit(engine: &Engine<SqliteStore>, clock: &ManualClock, at: &str) -> String {
+async fn submit(engine: &Engine<AnyStore>, clock: &ManualClock, at: &str) -> String {
     clock.set(support::at(at));
     match engine.submit(&submission(), None).await.expect("submits") {
         Submitted::Accepted { case } => case.id,
@@ -125,7 +125,7 @@ async fn seed(name: &str) -> Seeded {
     Seeded { engine: Arc::new(engine), supplement_case }
 }
 
-async fn serve(engine: Arc<Engine<SqliteStore>>) -> String {
+async fn serve(engine: Arc<Engine<AnyStore>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let address = listener.local_addr().expect("address");
     tokio::spawn(server::serve_router(listener, server::router(engine)));

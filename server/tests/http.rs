@@ -1,8 +1,9 @@
 //! The HTTP API on a real socket, driven by a real HTTP client: the happy calls, and bad input
 //! of every kind answered with a clear 4xx and a stable code, with nothing written.
 
-// The engine's test support: an engine on a fresh SQLite file with a flow deployed.
+// The engine's test support: an engine on a fresh database (SQLite, PostgreSQL) with a flow deployed.
 #[path = "../../engine/tests/support/mod.rs"]
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use server::{create_token, Role};
+use support::Backend;
 
 const FLOW: &str = r#"
 department samr "市场监督管理局"
@@ -42,6 +44,8 @@ struct Api {
     supervisor: String,
     /// An officer of samr known by name: tasks handed to `li` (转办) are theirs alone.
     samr_li: String,
+    /// The database, kept while the test runs.
+    _db: std::sync::Arc<support::Database>,
 }
 
 impl Api {
@@ -84,8 +88,8 @@ impl Api {
     }
 }
 
-async fn start(name: &str) -> Api {
-    let setup = support::setup(name, FLOW, "p", "2026-09-30T01:00:00Z").await;
+async fn start(backend: Backend, name: &str) -> Api {
+    let setup = support::setup(backend, name, FLOW, "p", "2026-09-30T01:00:00Z").await;
     let store = setup.engine.store();
     let admin = create_token(store, &Role::Admin).await.expect("token");
     let platform = create_token(store, &Role::Platform).await.expect("token");
@@ -98,12 +102,11 @@ async fn start(name: &str) -> Api {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(server::serve(setup.engine, listener, Duration::from_secs(60)));
-    Api { base, client: Client::new(), admin, platform, samr, psb, supervisor, samr_li }
+    Api { base, client: Client::new(), admin, platform, samr, psb, supervisor, samr_li, _db: setup.db }
 }
 
-#[tokio::test]
-async fn the_api_runs_a_case_and_serves_its_openapi_document() {
-    let api = start("http-happy").await;
+async fn the_api_runs_a_case_and_serves_its_openapi_document(backend: Backend) {
+    let api = start(backend, "http-happy").await;
     let (status, doc) = api.get(&api.supervisor, "/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["paths"]["/cases/{id}/commands"]["post"].is_object(), "{doc}");
@@ -144,9 +147,8 @@ async fn the_api_runs_a_case_and_serves_its_openapi_document() {
     assert_eq!(refused["reasons"][0]["failing"][0]["source"], "applicant.age >= 18");
 }
 
-#[tokio::test]
-async fn bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing() {
-    let api = start("http-bad").await;
+async fn bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing(backend: Backend) {
+    let api = start(backend, "http-bad").await;
     let case = api.submit().await;
     let before = api.version(&case).await;
     let commands = format!("{}/cases/{case}/commands", api.base);
@@ -248,9 +250,8 @@ async fn bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing() {
 }
 
 /// 转办 over HTTP: a task handed to officer `li` can then be moved by li's token only.
-#[tokio::test]
-async fn a_transferred_task_is_the_named_officers_alone() {
-    let api = start("http-transfer").await;
+async fn a_transferred_task_is_the_named_officers_alone(backend: Backend) {
+    let api = start(backend, "http-transfer").await;
     let case = api.submit().await;
     let path = format!("/cases/{case}/commands");
     let transfer =
@@ -269,9 +270,8 @@ async fn a_transferred_task_is_the_named_officers_alone() {
 
 /// The event stream (SSE): every event with its position as `id`, and a reconnection with
 /// `Last-Event-ID` resumes right after it.
-#[tokio::test]
-async fn the_event_stream_resumes_after_the_last_event_seen() {
-    let api = start("http-sse").await;
+async fn the_event_stream_resumes_after_the_last_event_seen(backend: Backend) {
+    let api = start(backend, "http-sse").await;
     let case = api.submit().await;
     let stream = |last: Option<i64>| {
         let mut request = api.client.get(format!("{}/events/stream", api.base)).bearer_auth(&api.supervisor);
@@ -329,9 +329,8 @@ async fn the_event_stream_resumes_after_the_last_event_seen() {
 
 /// The stall analysis is the supervisor's: other roles are refused, a bad query is a JSON
 /// error with a stable code, and the figures name cases by id only.
-#[tokio::test]
-async fn stall_analysis_for_the_supervisor_only() {
-    let api = start("http-stalls").await;
+async fn stall_analysis_for_the_supervisor_only(backend: Backend) {
+    let api = start(backend, "http-stalls").await;
     let (first, _second) = (api.submit().await, api.submit().await);
     let (status, body) = api
         .post(
@@ -402,3 +401,11 @@ async fn stall_analysis_for_the_supervisor_only() {
         ]
     );
 }
+
+conformance!(
+    the_api_runs_a_case_and_serves_its_openapi_document,
+    bad_requests_get_a_clear_4xx_with_a_code_and_write_nothing,
+    a_transferred_task_is_the_named_officers_alone,
+    the_event_stream_resumes_after_the_last_event_seen,
+    stall_analysis_for_the_supervisor_only,
+);
