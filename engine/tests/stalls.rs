@@ -391,7 +391,9 @@ process p "联办" {
     check(ids.clone()).await;
     setup.engine.act(&ids[2], &Command::Withdraw, &Actor::Applicant, None, None).await.expect("withdraws");
     check(ids.clone()).await;
-    for (department, item, step) in [("psb", "seal", "handle"), ("tax", "tax_setup", "check"), ("tax", "tax_setup", "handle")] {
+    for (department, item, step) in
+        [("psb", "seal", "handle"), ("tax", "tax_setup", "check"), ("tax", "tax_setup", "handle")]
+    {
         complete(&setup, "2026-10-08T01:00:00Z", &ids[3], department, item, step).await;
         check(ids.clone()).await;
     }
