@@ -138,8 +138,7 @@ impl Contract {
         let schema = &self.operation(method, &template)["requestBody"]["content"]["application/json"]["schema"];
         assert!(schema.is_object(), "{method} {template} declares no JSON body");
         let validator = self.validator(schema);
-        let errors: Vec<String> =
-            validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors = violations(&validator, body);
         assert!(errors.is_empty(), "request of {method} {template} does not conform: {errors:#?}\n{body:#}");
     }
 
@@ -155,8 +154,7 @@ impl Contract {
             panic!("{method} {path} answered {status} as {declared}, declared: {:?}", content.keys())
         })["schema"];
         let validator = self.validator(schema);
-        let errors: Vec<String> =
-            validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors = violations(&validator, body);
         assert!(errors.is_empty(), "{method} {path} {status} does not conform: {errors:#?}\n{body:#}");
         self.seen.lock().expect("lock").insert((method.to_string(), template, status.as_u16()));
     }
@@ -164,8 +162,7 @@ impl Contract {
     /// Checks one SSE frame's data against `FeedItem`, the schema the stream's description names.
     fn check_stream_item(&self, data: &Value) {
         let validator = self.validator(&json!({"$ref": "#/components/schemas/FeedItem"}));
-        let errors: Vec<String> =
-            validator.iter_errors(data).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        let errors = violations(&validator, data);
         assert!(errors.is_empty(), "an SSE item does not conform: {errors:#?}\n{data:#}");
     }
 }
@@ -422,9 +419,9 @@ async fn the_document_is_valid_openapi_with_every_body_typed() {
             if let Some(content) = operation["requestBody"]["content"].as_object() {
                 for body in content.values() {
                     let validator = api.contract.validator(&body["schema"]);
-                    examples.extend(body.get("example").map(|e| (validator_check(&validator, e), e.clone())));
+                    examples.extend(body.get("example").map(|e| (violations(&validator, e), e.clone())));
                     for example in body["examples"].as_object().into_iter().flat_map(|e| e.values()) {
-                        examples.push((validator_check(&validator, &example["value"]), example["value"].clone()));
+                        examples.push((violations(&validator, &example["value"]), example["value"].clone()));
                     }
                 }
             }
@@ -443,8 +440,11 @@ async fn the_document_is_valid_openapi_with_every_body_typed() {
     assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
 }
 
-fn validator_check(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
-    validator.iter_errors(value).map(|e| e.to_string()).collect()
+/// Why a value fails a validator: the innermost errors, each with where it is in the value and
+/// in the schema.
+fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    let evaluation = validator.evaluate(value);
+    evaluation.iter_errors().map(|e| format!("{e} (schema {})", e.schema_location)).collect()
 }
 
 /// A schema that says more than "an object" or "anything".
