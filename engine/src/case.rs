@@ -46,6 +46,7 @@ impl Status {
 
 /// A task: a step of an item waiting for its department.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
     pub item: String,
     pub step: String,
@@ -60,8 +61,19 @@ pub struct Task {
     pub assignee: Option<String>,
 }
 
+/// An open task with its state node: how a case's `tasks` are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TaskRecord {
+    /// The task's state node: what `TaskOpened`, `Returned` and the other events name.
+    pub node: u32,
+    #[serde(flatten)]
+    pub task: Task,
+}
+
 /// What happened to a case. Numbered per case by the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum EventKind {
     Submitted {
@@ -192,6 +204,7 @@ pub enum Level {
 
 /// A running clock: the last working day (`due`) and the day the yellow warning falls due.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deadline {
     pub due: String,
     pub yellow: Option<String>,
@@ -204,6 +217,7 @@ pub struct Deadline {
 
 /// An event with the time it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub at: String,
     #[serde(flatten)]
@@ -212,6 +226,7 @@ pub struct Event {
 
 /// The projection of a case's events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseState {
     pub id: String,
     pub flow: String,
@@ -219,11 +234,14 @@ pub struct CaseState {
     pub status: Status,
     /// Events applied so far: the case's version for optimistic concurrency.
     pub version: u64,
-    /// Open tasks by state node.
-    #[serde(with = "entries")]
+    /// Open tasks by state node, written as a list of task records, each with its `node`
+    /// (stores written before the records read as `[[node, task], …]` pairs too).
+    #[serde(with = "task_records")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<TaskRecord>))]
     pub tasks: BTreeMap<u32, Task>,
-    /// Arrivals so far at each parallel join.
+    /// Arrivals so far at each parallel join, as `[[join node, arrivals], …]`.
     #[serde(with = "entries")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<(u32, u32)>))]
     pub joins: BTreeMap<u32, u32>,
     /// The task a supplement request (补正) holds, and the materials asked for.
     pub supplement: Option<(u32, Vec<String>)>,
@@ -478,8 +496,76 @@ mod entries {
     }
 }
 
+/// A case's open tasks, written as a list of [`TaskRecord`]s (`[{"node": 3, "item": …}, …]`).
+/// Reads that form and the `[[node, task], …]` pairs written before it, which stored cases
+/// and remembered answers (idempotency) may still hold.
+mod task_records {
+    use std::collections::BTreeMap;
+    use std::fmt;
+
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{MapAccess, SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Task, TaskRecord};
+
+    /// A record borrowing its task, so that writing a case clones nothing.
+    #[derive(Serialize)]
+    struct Written<'a> {
+        node: u32,
+        #[serde(flatten)]
+        task: &'a Task,
+    }
+
+    pub fn serialize<S: Serializer>(tasks: &BTreeMap<u32, Task>, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(tasks.len()))?;
+        for (node, task) in tasks {
+            seq.serialize_element(&Written { node: *node, task })?;
+        }
+        seq.end()
+    }
+
+    /// One element: a record (a map) or an old `[node, task]` pair (a sequence).
+    struct Entry(u32, Task);
+
+    impl<'de> Deserialize<'de> for Entry {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entry, D::Error> {
+            struct EntryVisitor;
+            impl<'de> Visitor<'de> for EntryVisitor {
+                type Value = Entry;
+
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a task record `{node, item, step, …}` or a `[node, task]` pair")
+                }
+
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                    let record = TaskRecord::deserialize(MapAccessDeserializer::new(map))?;
+                    Ok(Entry(record.node, record.task))
+                }
+
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
+                    use serde::de::Error;
+                    let node = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                    let task = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                    if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                        return Err(A::Error::invalid_length(3, &self));
+                    }
+                    Ok(Entry(node, task))
+                }
+            }
+            deserializer.deserialize_any(EntryVisitor)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<u32, Task>, D::Error> {
+        Ok(Vec::<Entry>::deserialize(deserializer)?.into_iter().map(|Entry(node, task)| (node, task)).collect())
+    }
+}
+
 /// What an officer or the applicant asks of a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum Command {
     /// Completes a step (受理, 审查, 决定, 送达 …). `next` names the step to go to when the
@@ -1104,5 +1190,76 @@ impl<'a> Run<'a> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A case as stores wrote it before tasks were records: `tasks` as `[[node, task], …]`.
+    const OLD_FORM: &str = r#"{
+        "id": "C-20260930-0001", "flow": "p", "version_id": "9f2c", "status": "open", "version": 7,
+        "tasks": [
+            [2, {"item": "registration", "step": "review", "department": "samr",
+                 "since": "2026-09-30T01:30:00+00:00", "assignee": "li"}],
+            [5, {"item": "seal", "step": "accept", "department": "psb",
+                 "since": "2026-09-30T01:30:00+00:00", "cosign": ["tax"]}]
+        ],
+        "joins": [[9, 1]],
+        "supplement": null, "rating": null,
+        "deadlines": {"process": {"due": "2026-10-12", "yellow": "2026-10-10", "raised": ["yellow"]}},
+        "paused": null, "special_procedure": null, "tolerated": null,
+        "submitted_at": "2026-09-30T01:00:00+00:00", "updated_at": "2026-09-30T01:30:00+00:00"
+    }"#;
+
+    fn old_state() -> CaseState {
+        serde_json::from_str(OLD_FORM).expect("a state stored in the old form still reads")
+    }
+
+    #[test]
+    fn a_state_stored_with_task_pairs_still_loads() {
+        let state = old_state();
+        assert_eq!(state.tasks.len(), 2);
+        assert_eq!(state.tasks[&2].assignee.as_deref(), Some("li"));
+        assert_eq!(state.tasks[&5].cosign, ["tax"]);
+        assert_eq!(state.tasks[&5].department, "psb");
+        assert_eq!(state.joins[&9], 1);
+        assert_eq!(state.deadlines["process"].raised, [Level::Yellow]);
+        // A submission's answer remembered under an idempotency key holds the old form too,
+        // inside the `outcome`-tagged enum (which buffers the case before reading it).
+        let remembered = format!(r#"{{"outcome": "accepted", "case": {OLD_FORM}}}"#);
+        match serde_json::from_str::<crate::Submitted>(&remembered).expect("a remembered answer reads") {
+            crate::Submitted::Accepted { case } => assert_eq!(*case, state),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tasks_are_written_as_records_and_read_back() {
+        let state = old_state();
+        let written = serde_json::to_value(&state).expect("writes");
+        assert_eq!(
+            written["tasks"],
+            serde_json::json!([
+                {"node": 2, "item": "registration", "step": "review", "department": "samr",
+                 "since": "2026-09-30T01:30:00+00:00", "assignee": "li"},
+                {"node": 5, "item": "seal", "step": "accept", "department": "psb",
+                 "since": "2026-09-30T01:30:00+00:00", "cosign": ["tax"]}
+            ])
+        );
+        let read: CaseState = serde_json::from_value(written).expect("reads its own form");
+        assert_eq!(read, state);
+        // Both forms in one list (never written, but nothing to refuse), and a bad element.
+        let mixed = serde_json::json!([[2, {"item": "a", "step": "b", "department": "c", "since": "d"}],
+            {"node": 3, "item": "a", "step": "e", "department": "c", "since": "d"}]);
+        let mut value = serde_json::to_value(&state).expect("writes");
+        value["tasks"] = mixed;
+        let read: CaseState = serde_json::from_value(value.clone()).expect("reads");
+        assert_eq!(read.tasks.keys().copied().collect::<Vec<_>>(), [2, 3]);
+        value["tasks"] = serde_json::json!([[2]]);
+        assert!(serde_json::from_value::<CaseState>(value.clone()).is_err(), "a pair without its task");
+        value["tasks"] = serde_json::json!([{"item": "a", "step": "b", "department": "c", "since": "d"}]);
+        assert!(serde_json::from_value::<CaseState>(value).is_err(), "a record without its node");
     }
 }

@@ -110,10 +110,13 @@ impl Clock for ManualClock {
 
 /// What an applicant submits.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Submission {
     /// The process (or item) to apply for.
     pub flow: String,
-    /// The value of each schema by name, e.g. `{"applicant": {...}}`.
+    /// The value of each schema by name, e.g. `{"applicant": {...}}`: its fields are the
+    /// flow's schemas', checked by them at submission.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub materials: Vec<String>,
@@ -123,6 +126,7 @@ pub struct Submission {
 
 /// The answer to a submission.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum Submitted {
     Accepted {
@@ -577,6 +581,7 @@ impl<S: Store> Engine<S> {
 
 /// An event of the feed: its global position, its case and the event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedItem {
     pub position: i64,
     pub case_id: String,

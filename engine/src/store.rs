@@ -53,10 +53,12 @@ pub struct StoredCase {
 
 /// A task in a department's queue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueuedTask {
     pub case_id: String,
     pub item: String,
     pub step: String,
+    /// When the task was opened (RFC 3339).
     pub since: String,
 }
 

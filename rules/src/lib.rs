@@ -58,6 +58,7 @@ pub enum RuleError {
 
 /// Why a rule could not be evaluated. Messages name fields and types, never values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "kind", content = "message")]
 pub enum EvalError {
     /// Values of the wrong types met: the checker should have caught this.
@@ -90,6 +91,7 @@ pub struct Facts {
 
 /// Top-level connective of a rule, for explanations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Connective {
     And,
@@ -261,6 +263,7 @@ pub struct Bound<'r> {
 
 /// Why a rule is false: the clauses of its top-level `&&`/`||` that failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Explanation {
     pub holds: bool,
     pub source: String,
@@ -271,12 +274,24 @@ pub struct Explanation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailingClause {
     pub source: String,
     /// Byte range of the clause in the rule's text.
+    #[cfg_attr(feature = "openapi", schema(value_type = ByteRange))]
     pub span: Range<usize>,
     /// Why it failed when it did not simply evaluate to false.
     pub error: Option<EvalError>,
+}
+
+/// How a byte range (`Range<usize>`) is written: `{start, end}`, end exclusive. Only the
+/// OpenAPI document names it.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ByteRange {
+    pub start: usize,
+    pub end: usize,
 }
 
 impl Bound<'_> {

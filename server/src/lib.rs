@@ -21,12 +21,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 
-use engine::case::{Actor, Command, CommandError};
+use engine::case::{Actor, Command, CommandError, Deadline, Level, Task, TaskRecord};
 use engine::stalls::{
     DepartmentFigures, LongWait, ProcessFigures, Spread, StallFilter, Stalls, StateFigures, WarningEntry, Warnings,
 };
-use engine::store::{Store, TokenRecord};
-use engine::{Engine, EngineError, Submission};
+use engine::store::{QueuedTask, Store, TokenRecord};
+use engine::{CaseState, Engine, EngineError, Event, EventKind, FeedItem, Status, Submission, Submitted};
 
 pub mod dashboard;
 
@@ -215,9 +215,47 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         .merge(dashboard::routes(engine, None))
 }
 
+/// The answer to `POST /flows`: the flow's version (its content hash) and whether this deploy
+/// added it (`false`: it was there already, and nothing changed).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Deployed {
+    pub version: String,
+    pub new: bool,
+}
+
+/// A page of the event feed: the events after the position asked for, oldest first, and the
+/// position to ask after next (the same position when there was nothing new).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedPage {
+    pub events: Vec<FeedItem>,
+    pub next: i64,
+}
+
+/// Every request sends `Authorization: Bearer <token>`: the token's role decides what it may do.
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        openapi.security = Some(vec![SecurityRequirement::new("token", Vec::<String>::new())]);
+    }
+}
+
+/// The OpenAPI 3.1 document of the API, as `GET /openapi.json` serves it: every request body
+/// and every answer typed (the compiled flow that `POST /flows` takes excepted: the compiler's
+/// output, described as an object).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "onetrip", description = "Government service cases: submit, act on tasks, follow events"),
+    modifiers(&BearerToken),
     paths(
         deploy_doc,
         submit_doc,
@@ -233,7 +271,21 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
     ),
     components(schemas(
         ApiError,
-        CommandBody,
+        Deployed,
+        Submission,
+        Submitted,
+        Command,
+        CaseState,
+        Task,
+        TaskRecord,
+        Deadline,
+        Status,
+        Level,
+        Event,
+        EventKind,
+        FeedItem,
+        FeedPage,
+        QueuedTask,
         Stalls,
         StateFigures,
         LongWait,
@@ -252,12 +304,23 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
 struct ApiDoc;
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(openapi_document())
 }
 
-/// Deploys a compiled flow (`onetrip compile` output). Admin only.
-#[utoipa::path(post, path = "/flows", request_body(content = Object, description = "a compiled flow"),
-    responses((status = 200, description = "`{version, new}`"), (status = 403, body = ApiError)))]
+/// Deploys a compiled flow (`onetrip compile` output). Admin only. Deploying a version that is
+/// there already changes nothing (`new: false`).
+#[utoipa::path(post, path = "/flows",
+    request_body(content = Object, description = "A compiled flow as `onetrip compile` writes it. Left an untyped \
+        object here on purpose: it is the compiler's output (the state graph, items, departments, schemas and rules), \
+        large and internal, and a platform never writes one by hand."),
+    responses(
+        (status = 200, description = "The flow's version, and whether it is new", body = Deployed),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 1 MiB", body = ApiError),
+        (status = 415, description = "`invalid_request`: the body is not sent as `application/json`", body = ApiError),
+        (status = 422, description = "`invalid_request`, `invalid_data` or `idempotency_key_reused`", body = ApiError)))]
 #[allow(dead_code)]
 fn deploy_doc() {}
 
@@ -265,20 +328,43 @@ async fn deploy<S: Store>(
     State(app): State<Shared<S>>,
     headers: HeaderMap,
     json: Result<Json<dsl::CompiledFlow>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, Failure> {
+) -> Result<Json<Deployed>, Failure> {
     if role(&app, &headers).await? != Role::Admin {
         return Err(forbidden("deploy flows"));
     }
     let flow = body(json)?;
     let new = app.deploy(&flow).await?;
-    Ok(Json(serde_json::json!({"version": flow.version, "new": new})))
+    Ok(Json(Deployed { version: flow.version, new }))
 }
 
 /// Submits a case for an applicant. Platform only. Answers `accepted` with the case, or
 /// `refused` with the failing clauses of each eligibility rule.
-#[utoipa::path(post, path = "/cases", request_body(content = Object, description = "`{flow, data: {applicant: {...}}, materials, licences}`"),
+#[utoipa::path(post, path = "/cases",
+    request_body(content = Submission, description = "The process, the applicant's data by schema, the materials \
+        handed in and the licences held", example = json!({
+            "flow": "start_business",
+            "data": {
+                "applicant": {"name": "陈*远", "id_number": "330106********0022", "phone": "138****5678", "age": 36,
+                    "region": "330106", "credit_ok": true, "is_agent": false},
+                "new_company": {"name": "示例市云杉信息技术有限公司", "kind": "llc", "capital": 100.0,
+                    "address": "示例市西湖区文三路100号5层501室", "region": "330106", "employees": 3,
+                    "bank_reservation": true}
+            },
+            "materials": ["application_form", "articles", "officer_appointment", "premises_proof", "employee_list"],
+            "licences": []
+        })),
     params(("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe")),
-    responses((status = 200, description = "`{outcome: accepted, case}` or `{outcome: refused, reasons}`"), (status = 422, body = ApiError)))]
+    responses(
+        (status = 200, description = "`accepted` with the case, or `refused` with the failing clauses of each \
+            eligibility rule", body = Submitted),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 404, description = "`not_found`: no such case or flow", body = ApiError),
+        (status = 409, description = "`version_conflict`, or `command_not_allowed` with a `reason`", body = ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 1 MiB", body = ApiError),
+        (status = 415, description = "`invalid_request`: the body is not sent as `application/json`", body = ApiError),
+        (status = 422, description = "`invalid_request`, `invalid_data` or `idempotency_key_reused`", body = ApiError)))]
 #[allow(dead_code)]
 fn submit_doc() {}
 
@@ -295,8 +381,12 @@ async fn submit<S: Store>(
 }
 
 /// Reads a case (its state, tasks and clocks; never the applicant's data).
-#[utoipa::path(get, path = "/cases/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "the case"), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/cases/{id}", params(("id" = String, Path, description = "the case's id")),
+    responses(
+        (status = 200, description = "The case", body = CaseState),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 404, description = "`not_found`: no such case or flow", body = ApiError)))]
 #[allow(dead_code)]
 fn case_doc() {}
 
@@ -321,16 +411,37 @@ async fn case<S: Store>(
 }
 
 /// A command's body: the command and, for officers, nothing else (the token says who acts).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// Its schema is [`Command`]'s.
+#[derive(Debug, Deserialize)]
 #[serde(transparent)]
-#[schema(value_type = Object)]
 pub struct CommandBody(pub Command);
 
 /// Carries out a command: officers on their department's tasks, the platform for the applicant.
 #[utoipa::path(post, path = "/cases/{id}/commands", params(("id" = String, Path),
-        ("Idempotency-Key" = Option<String>, Header), ("If-Match" = Option<u64>, Header, description = "the case version the caller saw")),
-    request_body = CommandBody,
-    responses((status = 200, description = "the case after the command"), (status = 409, body = ApiError), (status = 403, body = ApiError)))]
+        ("Idempotency-Key" = Option<String>, Header, description = "makes a retry safe"),
+        ("If-Match" = Option<u64>, Header, description = "the case version the caller saw")),
+    request_body(content = Command, description = "What to do; the token says who does it",
+        examples(
+            ("complete" = (summary = "受理: complete the step `accept`", value = json!(
+                {"command": "complete", "item": "company_registration", "step": "accept"}))),
+            ("request_supplement" = (summary = "补正: every missing material at once", value = json!(
+                {"command": "request_supplement", "item": "company_registration", "step": "review",
+                 "materials": ["articles", "premises_proof"]}))),
+            ("transfer" = (summary = "转办: hand the task to a named officer", value = json!(
+                {"command": "transfer", "item": "company_registration", "step": "review", "to": "li.wei",
+                 "reason": "熟悉该类企业"}))),
+            ("rate" = (summary = "好差评, for the applicant", value = json!({"command": "rate", "score": 5})))
+        )),
+    responses(
+        (status = 200, description = "The case after the command", body = CaseState),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 404, description = "`not_found`: no such case or flow", body = ApiError),
+        (status = 409, description = "`version_conflict`, or `command_not_allowed` with a `reason`", body = ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 1 MiB", body = ApiError),
+        (status = 415, description = "`invalid_request`: the body is not sent as `application/json`", body = ApiError),
+        (status = 422, description = "`invalid_request`, `invalid_data` or `idempotency_key_reused`", body = ApiError)))]
 #[allow(dead_code)]
 fn command_doc() {}
 
@@ -358,7 +469,12 @@ async fn command<S: Store>(
 }
 
 /// A case's events, numbered from 1.
-#[utoipa::path(get, path = "/cases/{id}/history", params(("id" = String, Path)), responses((status = 200, description = "the events")))]
+#[utoipa::path(get, path = "/cases/{id}/history", params(("id" = String, Path, description = "the case's id")),
+    responses(
+        (status = 200, description = "The case's events, oldest first", body = Vec<Event>),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 404, description = "`not_found`: no such case or flow", body = ApiError)))]
 #[allow(dead_code)]
 fn history_doc() {}
 
@@ -378,8 +494,12 @@ async fn history<S: Store>(
 }
 
 /// A department's open tasks, oldest first: its officers' and the supervisors' view.
-#[utoipa::path(get, path = "/departments/{department}/tasks", params(("department" = String, Path)),
-    responses((status = 200, description = "the queue"), (status = 403, body = ApiError)))]
+#[utoipa::path(get, path = "/departments/{department}/tasks",
+    params(("department" = String, Path, description = "the department's code, e.g. `samr`")),
+    responses(
+        (status = 200, description = "The department's open tasks, oldest first", body = Vec<QueuedTask>),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError)))]
 #[allow(dead_code)]
 fn tasks_doc() {}
 
@@ -413,8 +533,15 @@ fn default_limit() -> u32 {
 
 /// Every case's events after a position, oldest first: a subscriber keeps `next` and asks
 /// again, so it misses nothing across restarts (its own or the server's).
-#[utoipa::path(get, path = "/events", params(("after" = Option<i64>, Query), ("wait" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, description = "`{events: [{position, case_id, event}], next}`")))]
+#[utoipa::path(get, path = "/events",
+    params(("after" = Option<i64>, Query, description = "the last position seen (0: from the beginning)"),
+        ("wait" = Option<u64>, Query, description = "seconds to wait for an event when there is none yet, at most 30"),
+        ("limit" = Option<u32>, Query, description = "at most this many events, 1 to 1000 (100 by default)")),
+    responses(
+        (status = 200, description = "The events after `after`, and the position to ask after next", body = FeedPage),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError)))]
 #[allow(dead_code)]
 fn events_doc() {}
 
@@ -422,7 +549,7 @@ async fn events<S: Store>(
     State(app): State<Shared<S>>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Failure> {
+) -> Result<Json<FeedPage>, Failure> {
     if !matches!(role(&app, &headers).await?, Role::Supervisor | Role::Platform) {
         return Err(forbidden("follow every case's events"));
     }
@@ -433,11 +560,9 @@ async fn events<S: Store>(
             app.store().events_after(query.after, query.limit.clamp(1, 1000)).await.map_err(EngineError::from)?;
         if !events.is_empty() || tokio::time::Instant::now() >= deadline {
             let next = events.last().map_or(query.after, |(p, ..)| *p);
-            let events: Vec<serde_json::Value> = events
-                .into_iter()
-                .map(|(position, case_id, event)| serde_json::json!({"position": position, "case_id": case_id, "event": event}))
-                .collect();
-            return Ok(Json(serde_json::json!({"events": events, "next": next})));
+            let events =
+                events.into_iter().map(|(position, case_id, event)| FeedItem { position, case_id, event }).collect();
+            return Ok(Json(FeedPage { events, next }));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -455,7 +580,13 @@ struct StreamQuery {
 /// themselves) sends `Last-Event-ID` and resumes after the last event it saw.
 #[utoipa::path(get, path = "/events/stream", params(("after" = Option<i64>, Query),
         ("Last-Event-ID" = Option<i64>, Header, description = "resume after this position (takes precedence over `after`)")),
-    responses((status = 200, description = "`text/event-stream`: events `case_event` with data `{position, case_id, event}`")))]
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String,
+            description = "Server-Sent Events, one per event of the feed: `event: case_event`, `id:` its position, \
+                `data:` a `FeedItem` as JSON (`#/components/schemas/FeedItem`)"),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError)))]
 #[allow(dead_code)]
 fn event_stream_doc() {}
 
@@ -482,9 +613,9 @@ async fn event_stream<S: Store + 'static>(
         .into_stream()
         .scan((), |_, item| std::future::ready(item.ok()))
         .map(|item| {
-            let data = serde_json::json!({"position": item.position, "case_id": item.case_id, "event": item.event});
+            let data = serde_json::to_string(&item).unwrap_or_default();
             Ok::<_, std::convert::Infallible>(
-                SseEvent::default().id(item.position.to_string()).event("case_event").data(data.to_string()),
+                SseEvent::default().id(item.position.to_string()).event("case_event").data(data),
             )
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
@@ -508,7 +639,11 @@ async fn supervisor_filter<S: Store>(
 /// the yellow and red warnings, per process the cases by status, trips, 好差评 and SLA kept.
 /// Supervisor only. Names cases by id, never by applicant.
 #[utoipa::path(get, path = "/stalls", params(StallFilter),
-    responses((status = 200, body = Stalls), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+    responses(
+        (status = 200, description = "The figures", body = Stalls),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError)))]
 #[allow(dead_code)]
 fn stalls_doc() {}
 
@@ -524,7 +659,11 @@ async fn stalls<S: Store>(
 /// The per-state summary alone: where cases wait now, and for how many working days.
 /// Supervisor only.
 #[utoipa::path(get, path = "/stalls/states", params(StallFilter),
-    responses((status = 200, body = Vec<StateFigures>), (status = 400, body = ApiError), (status = 403, body = ApiError)))]
+    responses(
+        (status = 200, description = "Per state, the cases waiting", body = Vec<StateFigures>),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError)))]
 #[allow(dead_code)]
 fn stalled_states_doc() {}
 
@@ -539,8 +678,12 @@ async fn stalled_states<S: Store>(
 
 /// One case on a working-day axis: each step's opening and end, the periods its clocks stood
 /// still (补正, special procedures), the warnings and the promised limit. Supervisor only.
-#[utoipa::path(get, path = "/cases/{id}/timeline", params(("id" = String, Path)),
-    responses((status = 200, body = engine::timeline::CaseTimeline), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/cases/{id}/timeline", params(("id" = String, Path, description = "the case's id")),
+    responses(
+        (status = 200, description = "The case's timeline", body = engine::timeline::CaseTimeline),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 404, description = "`not_found`: no such case or flow", body = ApiError)))]
 #[allow(dead_code)]
 fn timeline_doc() {}
 

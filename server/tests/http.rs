@@ -126,7 +126,7 @@ async fn the_api_runs_a_case_and_serves_its_openapi_document(backend: Backend) {
         assert_eq!(status, StatusCode::OK, "{step}: {body}");
     }
     let (_, state) = api.get(&api.psb, &format!("/cases/{case}")).await;
-    assert_eq!(state["tasks"][0][1]["department"], "psb");
+    assert_eq!(state["tasks"][0]["department"], "psb");
     let (status, events) = api.get(&api.supervisor, "/events?after=0").await;
     assert_eq!(status, StatusCode::OK);
     let positions: Vec<i64> = events["events"]
@@ -258,14 +258,14 @@ async fn a_transferred_task_is_the_named_officers_alone(backend: Backend) {
         json!({"command": "transfer", "item": "registration", "step": "accept", "to": "li", "reason": "熟悉该类企业"});
     let (status, body) = api.post(&api.samr, &path, &transfer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["tasks"][0][1]["assignee"], "li");
+    assert_eq!(body["tasks"][0]["assignee"], "li");
     let accept = json!({"command": "complete", "item": "registration", "step": "accept"});
     let (status, body) = api.post(&api.samr, &path, &accept).await;
     assert_eq!((status, body["reason"].as_str()), (StatusCode::CONFLICT, Some("assigned_to_other")), "{body}");
     let (status, body) = api.post(&api.samr_li, &path, &accept).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["tasks"][0][1]["step"], "review");
-    assert!(body["tasks"][0][1].get("assignee").is_none(), "the next step is the department's again: {body}");
+    assert_eq!(body["tasks"][0]["step"], "review");
+    assert!(body["tasks"][0].get("assignee").is_none(), "the next step is the department's again: {body}");
 }
 
 /// The event stream (SSE): every event with its position as `id`, and a reconnection with
