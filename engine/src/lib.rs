@@ -16,6 +16,7 @@ pub mod any;
 pub mod case;
 pub mod postgres;
 pub mod scenario;
+mod sql;
 pub mod sqlite;
 pub mod stalls;
 pub mod store;

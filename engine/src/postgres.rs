@@ -768,32 +768,13 @@ impl Store for PgStore {
     }
 }
 
-/// The `AND …` conditions of a filter over the named columns, and the values to bind as `$n`.
-/// Only fixed column names and placeholders go into the text; values are bound.
 fn filtered(filter: &StallFilter, process: &str, department: Option<&str>) -> (String, Vec<String>) {
-    let mut clause = String::new();
-    let mut binds = Vec::new();
-    if let Some(flow) = &filter.process {
-        binds.push(flow.clone());
-        clause.push_str(&format!(" AND {process} = ${}", binds.len()));
-    }
-    if let (Some(column), Some(wanted)) = (department, &filter.department) {
-        binds.push(wanted.clone());
-        clause.push_str(&format!(" AND {column} = ${}", binds.len()));
-    }
-    (clause, binds)
+    crate::sql::stall_conditions(filter, process, department, false, |n| format!("${n}"))
 }
 
 /// [`filtered`], and the item and step for the tables that have them.
 fn filtered_states(filter: &StallFilter, process: &str, department: Option<&str>) -> (String, Vec<String>) {
-    let (mut clause, mut binds) = filtered(filter, process, department);
-    for (column, wanted) in [("item", &filter.item), ("step", &filter.step)] {
-        if let Some(wanted) = wanted {
-            binds.push(wanted.clone());
-            clause.push_str(&format!(" AND {column} = ${}", binds.len()));
-        }
-    }
-    (clause, binds)
+    crate::sql::stall_conditions(filter, process, department, true, |n| format!("${n}"))
 }
 
 fn bind_all<'q>(

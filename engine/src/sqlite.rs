@@ -803,34 +803,13 @@ impl Store for SqliteStore {
     }
 }
 
-/// The `AND …` conditions of a filter over the named columns, and the values to bind: built
-/// per filter so that each query can use the index on the column it filters by. Only fixed
-/// column names and `?` go into the text (hence `AssertSqlSafe` at its uses); values are bound.
 fn filtered(filter: &StallFilter, process: &str, department: Option<&str>) -> (String, Vec<String>) {
-    let mut clause = String::new();
-    let mut binds = Vec::new();
-    if let Some(flow) = &filter.process {
-        clause.push_str(&format!(" AND {process} = ?"));
-        binds.push(flow.clone());
-    }
-    if let (Some(column), Some(wanted)) = (department, &filter.department) {
-        clause.push_str(&format!(" AND {column} = ?"));
-        binds.push(wanted.clone());
-    }
-    (clause, binds)
+    crate::sql::stall_conditions(filter, process, department, false, |_| "?".to_string())
 }
 
-/// [`filtered`], and the item and step for the tables that have them (open tasks, waiting
-/// counters, handled histograms).
+/// [`filtered`], and the item and step for the tables that have them.
 fn filtered_states(filter: &StallFilter, process: &str, department: Option<&str>) -> (String, Vec<String>) {
-    let (mut clause, mut binds) = filtered(filter, process, department);
-    for (column, wanted) in [("item", &filter.item), ("step", &filter.step)] {
-        if let Some(wanted) = wanted {
-            clause.push_str(&format!(" AND {column} = ?"));
-            binds.push(wanted.clone());
-        }
-    }
-    (clause, binds)
+    crate::sql::stall_conditions(filter, process, department, true, |_| "?".to_string())
 }
 
 fn bind_all<'q>(
