@@ -2,6 +2,11 @@
 //! window accepts, three departments handle in parallel, the window delivers: 5 tasks per
 //! instance, every command committed (SQLite WAL, synchronous=FULL) before it is answered.
 //! First one client, sequentially (the peers' "durable" mode); then many concurrent clients.
+//!
+//! `--nodes N` (PostgreSQL) runs N engines on the database, each with its own connection pool
+//! and writer connection, as N `onetrip serve` processes have (in one process, without HTTP),
+//! the clients spread across them. `--backlog N` measures the timer tick instead: N cases
+//! whose limits passed (two timers each), fired by every node's tick at once.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use calendar::Calendar;
 use dsl::diagnostic::count;
-use engine::{Actor, AnyStore, Command, Engine, Submission, Submitted};
+use engine::{Actor, AnyStore, Command, Engine, Store, Submission, Submitted};
 use serde_json::json;
 
 const FLOW: &str = r#"
@@ -76,17 +81,22 @@ pub struct Options {
     pub warned: usize,
     /// Measure the stall analysis (after the preload) instead of commands.
     pub stalls: bool,
+    /// Engines sharing the database (PostgreSQL only beyond 1).
+    pub nodes: usize,
+    /// Measure the firing of this many overdue cases' timers instead of commands.
+    pub backlog: usize,
 }
 
-/// Submits `total` cases of `flow` from `clients` concurrent clients, left open.
-async fn preload(engine: &Arc<Engine<AnyStore>>, clients: usize, total: usize, flow: &str) -> Result<(), String> {
+/// Submits `total` cases of `flow` from `clients` concurrent clients spread over the nodes,
+/// left open.
+async fn preload(nodes: &[Arc<Engine<AnyStore>>], clients: usize, total: usize, flow: &str) -> Result<(), String> {
     if total == 0 {
         return Ok(());
     }
     let per_client = total.div_ceil(clients);
     let loaders: Vec<_> = (0..clients)
         .map(|client| {
-            let engine = Arc::clone(engine);
+            let engine = Arc::clone(&nodes[client % nodes.len()]);
             let flow = flow.to_string();
             tokio::spawn(async move {
                 for n in 0..per_client.min(total.saturating_sub(client * per_client)) {
@@ -245,26 +255,82 @@ fn rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Every node ticks until nothing is due; the timers fired (one event each).
+async fn tick_all(nodes: &[Arc<Engine<AnyStore>>]) -> Result<usize, String> {
+    let ticks: Vec<_> = nodes
+        .iter()
+        .map(|engine| {
+            let engine = Arc::clone(engine);
+            tokio::spawn(async move {
+                let mut fired = 0;
+                loop {
+                    match engine.tick().await.map_err(|e| e.to_string())? {
+                        0 => return Ok::<_, String>(fired),
+                        n => fired += n,
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut fired = 0;
+    for tick in ticks {
+        fired += tick.await.map_err(|e| e.to_string())??;
+    }
+    Ok(fired)
+}
+
 pub async fn run(options: Options) -> Result<ExitCode, String> {
     let db = options.db.unwrap_or_else(|| {
         let path = std::env::temp_dir().join(format!("onetrip-bench-{}.db", std::process::id()));
         format!("sqlite://{}", path.display())
     });
+    let node_count = options.nodes.max(1);
+    if node_count > 1 && !engine::any::is_postgres(&db) {
+        return Err("--nodes above 1 needs a PostgreSQL database (--db postgres://…): nodes share it".into());
+    }
     let mut loader = dsl::MemoryLoader::default();
     let workspace = dsl::Workspace::single("joint.flow", FLOW, &mut loader);
     let analysis = dsl::check(&workspace);
     let flow = dsl::compile(&analysis.program, "joint").ok_or("the bench flow does not compile")?;
     let limited = dsl::compile(&analysis.program, "joint_limited").ok_or("the bench flow does not compile")?;
-    let store = AnyStore::open(&db).await.map_err(|e| e.to_string())?;
     let clock = Arc::new(Movable(std::sync::atomic::AtomicI64::new(0)));
-    let engine =
-        Arc::new(Engine::new(store, Arc::new(Calendar::official()), Arc::clone(&clock) as Arc<dyn engine::Clock>));
+    let calendar = Arc::new(Calendar::official());
+    let mut nodes = Vec::new();
+    for _ in 0..node_count {
+        let store = AnyStore::open(&db).await.map_err(|e| e.to_string())?;
+        nodes.push(Arc::new(Engine::new(store, Arc::clone(&calendar), Arc::clone(&clock) as Arc<dyn engine::Clock>)));
+    }
+    let engine = Arc::clone(&nodes[0]);
     engine.deploy(&flow).await.map_err(|e| e.to_string())?;
     engine.deploy(&limited).await.map_err(|e| e.to_string())?;
     println!(
-        "onetrip bench on {}: 5 tasks an instance (accept, 3 in parallel, deliver), durable commits\n",
-        engine::any::redacted(&db)
+        "onetrip bench on {}{}: 5 tasks an instance (accept, 3 in parallel, deliver), durable commits\n",
+        engine::any::redacted(&db),
+        if node_count > 1 { format!(", {node_count} nodes") } else { String::new() }
     );
+
+    if options.backlog > 0 {
+        // Submitted 30 days ago on the one-working-day variant: both its timers (yellow, red)
+        // are long due when the clock comes back.
+        clock.0.store(30 * 86_400, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        preload(&nodes, options.clients.max(1), options.backlog, "joint_limited").await?;
+        println!("submitted {} in {:.0} s", count(options.backlog, "case", "cases"), started.elapsed().as_secs_f64());
+        clock.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let fired = tick_all(&nodes).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let left = engine.store().due_timers(&chrono::Utc::now().to_rfc3339(), 1).await.map_err(|e| e.to_string())?;
+        println!("| backlog | nodes | timers fired | s | timers/s | left due |");
+        println!("|---|---|---|---|---|---|");
+        println!(
+            "| {} overdue cases | {node_count} | {fired} | {elapsed:.1} | {:.0} | {} |",
+            options.backlog,
+            fired as f64 / elapsed,
+            left.len()
+        );
+        return Ok(if left.is_empty() && fired == 2 * options.backlog { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
 
     if options.preload > 0 {
         let started = Instant::now();
@@ -272,20 +338,16 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
         let warned = options.warned.min(options.preload);
         // The warned cases 30 days ago, so that their limits have passed; the rest now.
         clock.0.store(30 * 86_400, std::sync::atomic::Ordering::Relaxed);
-        preload(&engine, clients, warned, "joint_limited").await?;
+        preload(&nodes, clients, warned, "joint_limited").await?;
         clock.0.store(0, std::sync::atomic::Ordering::Relaxed);
-        preload(&engine, clients, options.preload - warned, "joint").await?;
+        preload(&nodes, clients, options.preload - warned, "joint").await?;
         if warned > 0 {
             let ticking = Instant::now();
-            let mut fired = 0;
-            loop {
-                let n = engine.tick().await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                fired += n;
-            }
-            println!("ticked {fired} overdue cases into their warnings in {:.0} s", ticking.elapsed().as_secs_f64());
+            let fired = tick_all(&nodes).await?;
+            println!(
+                "fired {fired} timers of {warned} overdue cases (their warnings) in {:.0} s",
+                ticking.elapsed().as_secs_f64()
+            );
         }
         println!(
             "preloaded {} open cases in {:.0} s; resident memory {:.0} MiB\n",
@@ -308,10 +370,10 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    println!("| mode | clients | instances | s | instances/s | tasks/s | commands/s | p50 ms | p99 ms |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| mode | nodes | clients | instances | s | instances/s | tasks/s | commands/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| sequential | 1 | {} | {elapsed:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
+        "| sequential | 1 | 1 | {} | {elapsed:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
         options.instances,
         options.instances as f64 / elapsed,
         5.0 * options.instances as f64 / elapsed,
@@ -325,7 +387,7 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
     let started = Instant::now();
     let workers: Vec<_> = (0..options.clients)
         .map(|client| {
-            let engine = Arc::clone(&engine);
+            let engine = Arc::clone(&nodes[client % nodes.len()]);
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = 0;
@@ -347,7 +409,7 @@ pub async fn run(options: Options) -> Result<ExitCode, String> {
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     println!(
-        "| concurrent | {} | {instances} | {elapsed:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
+        "| concurrent | {node_count} | {} | {instances} | {elapsed:.2} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |",
         options.clients,
         instances as f64 / elapsed,
         5.0 * instances as f64 / elapsed,

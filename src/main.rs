@@ -151,6 +151,14 @@ enum Command {
         /// Time the stall analysis on the (preloaded) store instead of the commands.
         #[arg(long)]
         stalls: bool,
+        /// Engines sharing the database, each with its own connections, as `onetrip serve`
+        /// processes would (PostgreSQL only beyond 1); the clients are spread across them.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Instead of the commands: submit this many cases whose limits then lie 30 days in the
+        /// past (two timers each), and time every node's tick firing them.
+        #[arg(long, default_value_t = 0)]
+        backlog: usize,
     },
     /// The supervisor's stall analysis: where cases wait, departments, warnings, processes.
     Stalls {
@@ -231,8 +239,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Deploy { files, db } => cases::block_on(cases::deploy(&files, &db)),
         Command::Case(command) => cases::block_on(cases::run(command)),
         Command::Demo { db } => cases::block_on(cases::demo(db)),
-        Command::Bench { db, clients, seconds, instances, preload, warned, stalls } => {
-            cases::block_on(bench::run(bench::Options { db, clients, seconds, instances, preload, warned, stalls }))
+        Command::Bench { db, clients, seconds, instances, preload, warned, stalls, nodes, backlog } => {
+            cases::block_on(bench::run(bench::Options {
+                db,
+                clients,
+                seconds,
+                instances,
+                preload,
+                warned,
+                stalls,
+                nodes,
+                backlog,
+            }))
         }
         Command::Stalls { process, department, limit, format, db } => {
             let filter = engine::stalls::StallFilter { process, department, limit: Some(limit), ..Default::default() };

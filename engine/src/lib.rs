@@ -293,6 +293,7 @@ impl<S: Store> Engine<S> {
     /// The case is taken from the engine's cache when it is there (the state this engine last
     /// wrote): the store's version check still guards the write, and a cached state that
     /// another engine has overtaken is read again from the store and the command decided anew.
+    /// So is a command without an expected version whose write lost a race.
     pub async fn act(
         &self,
         case_id: &str,
@@ -305,7 +306,10 @@ impl<S: Store> Engine<S> {
         if let Some(answer) = self.remembered::<CaseState>(key, &request_hash).await? {
             return Ok(answer);
         }
+        /// Times a command is decided again after losing a race to another write of its case.
+        const MAX_RACES: usize = 4;
         let mut cached = self.cases.get(case_id);
+        let mut raced = 0;
         loop {
             let from_cache = cached.is_some();
             let case = match cached.take() {
@@ -347,7 +351,13 @@ impl<S: Store> Engine<S> {
                     self.cases.put(CachedCase { state: answer.clone(), facts: Arc::clone(&case.facts) });
                     return Ok(answer);
                 }
-                Err(EngineError::Store(StoreError::Conflict { .. })) if from_cache => {
+                // Another node (or this one's timer tick) wrote the case meanwhile. Without an
+                // expected version the caller asked for the command on the case as it is: so it
+                // is decided again on the stored state, a few times before the race is reported.
+                Err(EngineError::Store(StoreError::Conflict { .. }))
+                    if from_cache || (expected_version.is_none() && raced < MAX_RACES) =>
+                {
+                    raced += usize::from(!from_cache);
                     self.cases.remove(case_id);
                 }
                 Err(other) => {

@@ -35,7 +35,9 @@ const FEED_LOCK: i64 = 0x006f_6e65_7472_6970; // "onetrip"
 const MAX_BATCH: usize = 256;
 
 /// How long a node's claim on due timers lasts (it ends sooner: when the case is written).
-const CLAIM_SECONDS: f64 = 30.0;
+/// Only the work of a node that died waits this long; a claim that runs out while its node
+/// is still firing costs nothing but a refused write (the version check), never a second fire.
+const CLAIM_SECONDS: f64 = 10.0;
 
 /// How long opening the database may take before `open` gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,9 +56,12 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`), brings its
     /// schema up to date (under sqlx's advisory lock, so nodes starting together are safe) and
     /// starts the writer. Fails within a few seconds when the database does not answer, and
-    /// when its schema is newer than this binary.
+    /// when its schema is newer than this binary. The URL may set the read pool's size and
+    /// the statement timeout ([`Settings`]); its other parameters are sqlx's (`sslmode`, …).
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(db)?;
+        let (url, settings) = Settings::from_url(url)?;
+        let mut options = PgConnectOptions::from_str(&url).map_err(db)?;
+        options = options.options([("statement_timeout", &settings.statement_timeout)]);
         // One connection first, for its error: the pool's would only say it timed out.
         match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
             Ok(Ok(probe)) => drop(probe),
@@ -69,7 +74,7 @@ impl PgStore {
             }
         }
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(settings.max_connections)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options.clone())
             .await
@@ -106,6 +111,56 @@ impl PgStore {
         started.await.map_err(|_| StoreError::Database("the writer has stopped".into()))??;
         Ok(PgStore { pool, writer: writes })
     }
+}
+
+/// The settings onetrip reads from a PostgreSQL URL's query, before sqlx sees the rest:
+/// `max_connections=N` (the read pool; default 8; the writer has one connection more) and
+/// `statement_timeout=30s` (PostgreSQL's units: `ms`, `s`, `min`; a bare number is
+/// milliseconds; `0` for none; default 60s), so a stuck query cannot hold a connection forever.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub max_connections: u32,
+    /// As PostgreSQL takes it, checked.
+    pub statement_timeout: String,
+}
+
+impl Settings {
+    /// The URL without onetrip's parameters, and the settings they gave.
+    pub fn from_url(url: &str) -> Result<(String, Settings), StoreError> {
+        let mut settings = Settings { max_connections: 8, statement_timeout: "60s".into() };
+        let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), settings)) };
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "max_connections" => {
+                    settings.max_connections =
+                        value.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                            StoreError::Database(format!(
+                                "the database URL's max_connections `{value}` is not a number from 1 to 1000"
+                            ))
+                        })?;
+                }
+                "statement_timeout" => settings.statement_timeout = statement_timeout(value)?,
+                _ => rest.push(pair),
+            }
+        }
+        let url = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
+        Ok((url, settings))
+    }
+}
+
+/// A statement timeout as PostgreSQL takes it: digits, then `ms`, `s`, `min`, `h` or nothing.
+fn statement_timeout(value: &str) -> Result<String, StoreError> {
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[digits.len()..];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !["", "ms", "s", "min", "h"].contains(&unit)
+    {
+        return Err(StoreError::Database(format!(
+            "the database URL's statement_timeout `{value}` is not a duration such as 500ms, 30s or 2min (0: none)"
+        )));
+    }
+    Ok(value.to_string())
 }
 
 /// Applies the embedded migrations, refusing a database whose schema is newer than this binary.
@@ -320,6 +375,9 @@ async fn apply_together(
              FROM json_array_elements($1::json) AS e(u) \
              WHERE cases.id = u ->> 0 AND cases.version = (u ->> 1)::bigint RETURNING cases.id",
         )
+        // Planned on each run, for the table as it is: a prepared statement's generic plan, made
+        // while `cases` was small, went on joining by scanning it whole as it grew.
+        .persistent(false)
         .bind(json(&updated)?)
         .fetch_all(&mut *conn)
         .await
@@ -785,4 +843,31 @@ fn bind_all<'q>(
         query = query.bind(value.as_str());
     }
     query
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    #[test]
+    fn onetrip_reads_its_settings_from_the_url_and_leaves_the_rest_to_sqlx() {
+        let (url, settings) =
+            Settings::from_url("postgres://u@h/db?sslmode=disable&max_connections=20&statement_timeout=5s").unwrap();
+        assert_eq!(url, "postgres://u@h/db?sslmode=disable");
+        assert_eq!(settings, Settings { max_connections: 20, statement_timeout: "5s".into() });
+        let (url, settings) = Settings::from_url("postgres://u@h/db").unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+        assert_eq!(settings, Settings { max_connections: 8, statement_timeout: "60s".into() });
+        assert_eq!(Settings::from_url("postgres://h/d?statement_timeout=0").unwrap().0, "postgres://h/d");
+        for bad in [
+            "max_connections=0",
+            "max_connections=x",
+            "statement_timeout=5 s",
+            "statement_timeout=s",
+            "statement_timeout=5days",
+        ] {
+            let error = Settings::from_url(&format!("postgres://h/d?{bad}")).unwrap_err().to_string();
+            assert!(error.contains(bad.split('=').next().unwrap()), "{bad}: {error}");
+        }
+    }
 }

@@ -268,14 +268,9 @@ async fn two_racing_commands_on_one_case_apply_once(backend: Backend) {
         );
         assert!(a.is_ok() != b.is_ok(), "exactly one of them: {a:?} {b:?}");
         let refused = if a.is_ok() { b } else { a };
-        assert!(
-            matches!(
-                refused,
-                Err(EngineError::Command(CommandError::NoSuchTask { .. }))
-                    | Err(EngineError::Store(engine::StoreError::Conflict { .. }))
-            ),
-            "{refused:?}"
-        );
+        // The loser's write found the case moved; decided again on the stored case, the task
+        // it asked for is done: it is refused for that, not for the race.
+        assert!(matches!(refused, Err(EngineError::Command(CommandError::NoSuchTask { .. }))), "{refused:?}");
         let history = setup.engine.history(&case.id).await.expect("history");
         let completed = history.iter().filter(|e| matches!(e.kind, EventKind::TaskCompleted { .. })).count();
         assert_eq!(completed, 1);
