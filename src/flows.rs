@@ -240,3 +240,52 @@ pub fn summary_table(reports: &[dsl::analysis::Report]) -> String {
     out.push_str("trips: on-site visits / the bound the process promises\n");
     out
 }
+
+/// `onetrip guide`: the guide of `name` in `format`, to standard output or into `out`.
+pub fn guide(
+    name: &str,
+    files: &[PathBuf],
+    format: crate::GuideFormat,
+    out: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let Some(checked) = program_declaring(name, files)? else { return Ok(ExitCode::FAILURE) };
+    let guide = guide::guide(&checked.analysis.program, name)
+        .ok_or_else(|| format!("no process or item `{name}` in these files"))?;
+    let (text, extension) = match format {
+        crate::GuideFormat::Md => (guide::markdown::render(&guide), "md"),
+        crate::GuideFormat::Json => (serde_json::to_string_pretty(&guide).map_err(|e| e.to_string())? + "\n", "json"),
+    };
+    match out {
+        None => print!("{text}"),
+        Some(folder) => {
+            std::fs::create_dir_all(folder).map_err(|e| format!("cannot create `{}`: {e}", folder.display()))?;
+            let path = folder.join(format!("{name}.{extension}"));
+            std::fs::write(&path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `onetrip items`: every item of the files, once, in the order written.
+pub fn items(files: &[PathBuf], format: crate::ItemsFormat) -> Result<ExitCode, String> {
+    let programs = load(files)?;
+    if programs.iter().any(|c| c.analysis.has_errors()) {
+        print_diagnostics(&programs);
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut rows: Vec<guide::items::ItemRow> = Vec::new();
+    for checked in &programs {
+        let program = &checked.analysis.program;
+        for item in &program.items {
+            if !rows.iter().any(|r| r.name == item.name) {
+                rows.push(guide::items::row(program, item));
+            }
+        }
+    }
+    match format {
+        crate::ItemsFormat::Csv => print!("{}", guide::items::csv(&rows).map_err(|e| e.to_string())?),
+        crate::ItemsFormat::Json => println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?),
+    }
+    Ok(ExitCode::SUCCESS)
+}

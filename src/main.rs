@@ -74,6 +74,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+    /// 办事指南: the guide of a process (its own, then each item's) or of an item, from the same
+    /// checked files the engine runs.
+    Guide {
+        name: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = GuideFormat::Md)]
+        format: GuideFormat,
+        /// Write `NAME.md` (or `.json`) into this folder instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 实施清单: one row per item of the files (code, name, type, department, limits, visits,
+    /// fee, online, basis), for a provincial platform to import.
+    Items {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ItemsFormat::Csv)]
+        format: ItemsFormat,
+    },
     /// The compiled flow (state machine, items, content hash) as JSON.
     Compile {
         name: String,
@@ -220,6 +240,18 @@ pub(crate) enum ReportFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum GuideFormat {
+    Md,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ItemsFormat {
+    Csv,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -314,6 +346,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Guide { name, files, format, out } => flows::guide(&name, &files, format, out.as_deref()),
+        Command::Items { files, format } => flows::items(&files, format),
         Command::Compile { name, files } => {
             let Some(flow) = compiled(&name, &files)? else { return Ok(ExitCode::FAILURE) };
             println!("{}", serde_json::to_string_pretty(&flow).map_err(|e| e.to_string())?);

@@ -1,0 +1,196 @@
+//! A guide as Markdown: the process's guide first, then each item's, separated by rules.
+
+use std::fmt::Write;
+
+use crate::{Condition, Guide, ItemGuide, MaterialLine, ProcessGuide};
+
+pub fn render(guide: &Guide) -> String {
+    let mut out = String::new();
+    if let Some(process) = &guide.process {
+        process_guide(&mut out, process);
+    }
+    for (i, item) in guide.items.iter().enumerate() {
+        if i > 0 || guide.process.is_some() {
+            out.push_str("\n---\n\n");
+        }
+        item_guide(&mut out, item);
+    }
+    out
+}
+
+/// Text fit for a table cell: no line breaks, and `|` escaped (rules have `||`).
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn days(days: u32) -> String {
+    if days == 0 {
+        "即办".to_string()
+    } else {
+        format!("{days}个工作日")
+    }
+}
+
+fn chinese_number(n: usize) -> &'static str {
+    ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"].get(n).copied().unwrap_or("十")
+}
+
+/// Numbered section headings: 一、二、三…
+struct Sections(usize);
+
+impl Sections {
+    fn next(&mut self, out: &mut String, title: &str) {
+        let _ = writeln!(out, "\n## {}、{title}\n", chinese_number(self.0));
+        self.0 += 1;
+    }
+}
+
+fn table(out: &mut String, rows: &[(&str, String)]) {
+    out.push_str("| 项目 | 内容 |\n|---|---|\n");
+    for (name, value) in rows {
+        let _ = writeln!(out, "| {name} | {} |", cell(value));
+    }
+}
+
+fn conditions(out: &mut String, conditions: &[Condition]) {
+    if conditions.is_empty() {
+        out.push_str("无特别条件。\n");
+    }
+    for (i, condition) in conditions.iter().enumerate() {
+        let _ = writeln!(out, "{}. {}", i + 1, condition.text);
+    }
+}
+
+fn materials(out: &mut String, materials: &[MaterialLine]) {
+    out.push_str("| 序号 | 材料名称 | 材料形式 | 份数 | 来源渠道 | 备注 |\n|---|---|---|---|---|---|\n");
+    for (i, material) in materials.iter().enumerate() {
+        let mut notes = Vec::new();
+        if material.exempt {
+            notes.push("免提交".to_string());
+        }
+        if material.tolerated {
+            notes.push("可容缺受理".to_string());
+        }
+        if material.promise {
+            notes.push("可告知承诺".to_string());
+        }
+        if material.optional {
+            notes.push("非必要".to_string());
+        }
+        if let Some(when) = &material.when {
+            notes.push(format!("适用情形：`{when}`"));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            i + 1,
+            cell(&material.title),
+            material.form,
+            material.copies,
+            cell(&material.source),
+            cell(&notes.join("；"))
+        );
+    }
+    let asked = materials.iter().filter(|m| !m.exempt).count();
+    let _ = writeln!(
+        out,
+        "\n共 {} 项材料，申请人需提交 {asked} 项，其余 {} 项免提交。",
+        materials.len(),
+        materials.len() - asked
+    );
+}
+
+fn process_guide(out: &mut String, process: &ProcessGuide) {
+    let _ = writeln!(out, "# {} 办事指南", process.title);
+    let mut section = Sections(0);
+    section.next(out, "基本信息");
+    let departments: Vec<&str> = process.departments.iter().map(|d| d.title.as_str()).collect();
+    let mut rows = vec![("事项名称", process.title.clone())];
+    if let Some(code) = &process.code {
+        rows.push(("事项编码", code.clone()));
+    }
+    rows.push(("受理窗口", process.window.title.clone()));
+    rows.push(("联办部门", departments.join("、")));
+    if let Some(sla) = process.sla {
+        rows.push(("承诺办结时限", days(sla)));
+    }
+    if let Some(visits) = process.visits_at_most {
+        rows.push(("到办事现场次数", format!("最多跑{visits}次")));
+    }
+    table(out, &rows);
+    section.next(out, "适用条件");
+    conditions(out, &process.conditions);
+    section.next(out, "联办事项");
+    out.push_str("| 序号 | 事项名称 | 实施部门 | 办件类型 | 承诺办结时限 | 办理情形 |\n|---|---|---|---|---|---|\n");
+    for (i, item) in process.items.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            i + 1,
+            cell(&item.title),
+            cell(&item.department.title),
+            item.handling,
+            days(item.promised_limit),
+            if item.conditional { "符合情形的办理" } else { "均需办理" }
+        );
+    }
+    section.next(out, "申请材料");
+    materials(out, &process.materials);
+    section.next(out, "一次办成");
+    let savings = &process.savings;
+    let _ = writeln!(
+        out,
+        "- 申请材料：各事项分别办理共需 {} 项，一件事一次提交 {} 项\n- 办理时限：分别办理 {}，一件事 {}\n- 跑动次数：分别办理 {} 次，一件事 {} 次",
+        savings.materials_total,
+        savings.materials_asked,
+        days(savings.days_separately),
+        days(savings.days),
+        savings.trips_separately,
+        savings.trips
+    );
+}
+
+fn item_guide(out: &mut String, item: &ItemGuide) {
+    let _ = writeln!(out, "# {} 办事指南", item.title);
+    let mut section = Sections(0);
+    section.next(out, "基本信息");
+    let mut rows = vec![("事项名称", item.title.clone())];
+    if let Some(code) = &item.code {
+        rows.push(("事项编码", code.clone()));
+    }
+    rows.push(("事项类型", item.item_type.clone()));
+    rows.push(("实施主体", item.department.title.clone()));
+    rows.push(("办件类型", item.handling.clone()));
+    if let Some(legal) = item.legal_limit {
+        rows.push(("法定办结时限", days(legal)));
+    }
+    rows.push(("承诺办结时限", days(item.promised_limit)));
+    rows.push(("到办事现场次数", format!("{}次", item.visits)));
+    rows.push(("收费标准", item.fee.clone()));
+    if let Some(basis) = &item.basis {
+        rows.push(("设定依据", basis.clone()));
+    }
+    rows.push(("是否网办", if item.online { "是" } else { "否" }.to_string()));
+    table(out, &rows);
+    section.next(out, "受理条件");
+    conditions(out, &item.conditions);
+    section.next(out, "申请材料");
+    materials(out, &item.materials);
+    section.next(out, "办理流程");
+    for step in &item.steps {
+        let mut line = format!("{}. {}（{}", step.number, step.title, step.department.title);
+        if !step.cosign.is_empty() {
+            let cosign: Vec<&str> = step.cosign.iter().map(|d| d.title.as_str()).collect();
+            let _ = write!(line, "，会签：{}", cosign.join("、"));
+        }
+        if let Some(limit) = step.limit {
+            let _ = write!(line, "，{}", days(limit));
+        }
+        line.push('）');
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(result) = &item.result {
+        section.next(out, "审批结果");
+        let _ = writeln!(out, "{}", result.title);
+    }
+}
