@@ -246,7 +246,7 @@ pub fn guide(
     name: &str,
     files: &[PathBuf],
     format: crate::GuideFormat,
-    out: Option<&std::path::Path>,
+    out: Option<&Path>,
 ) -> Result<ExitCode, String> {
     let Some(checked) = program_declaring(name, files)? else { return Ok(ExitCode::FAILURE) };
     let guide = guide::guide(&checked.analysis.program, name)
@@ -254,17 +254,41 @@ pub fn guide(
     let (text, extension) = match format {
         crate::GuideFormat::Md => (guide::markdown::render(&guide), "md"),
         crate::GuideFormat::Json => (serde_json::to_string_pretty(&guide).map_err(|e| e.to_string())? + "\n", "json"),
+        crate::GuideFormat::Html => {
+            let folder = out.ok_or("`--format html` writes a site: give its folder with `--out DIR`")?;
+            let mut site = guide::html::Site::default();
+            site.add(&checked.analysis.program, name);
+            write_site(folder, site.finish("办事指南"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     match out {
         None => print!("{text}"),
         Some(folder) => {
-            std::fs::create_dir_all(folder).map_err(|e| format!("cannot create `{}`: {e}", folder.display()))?;
+            create_folder(folder)?;
             let path = folder.join(format!("{name}.{extension}"));
             std::fs::write(&path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn create_folder(folder: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(folder).map_err(|e| format!("cannot create the folder `{}`: {e}", folder.display()))
+}
+
+/// Writes the pages of a guide site under `folder`.
+pub fn write_site(folder: &Path, pages: Vec<guide::html::Page>) -> Result<(), String> {
+    for page in &pages {
+        let path = folder.join(&page.path);
+        if let Some(parent) = path.parent() {
+            create_folder(parent)?;
+        }
+        std::fs::write(&path, &page.html).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    }
+    eprintln!("wrote {} pages under {} (open index.html)", pages.len(), folder.display());
+    Ok(())
 }
 
 /// `onetrip items`: every item of the files, once, in the order written.

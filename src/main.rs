@@ -82,7 +82,8 @@ enum Command {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = GuideFormat::Md)]
         format: GuideFormat,
-        /// Write `NAME.md` (or `.json`) into this folder instead of standard output.
+        /// Write `NAME.md` (or `.json`, or the HTML site) into this folder instead of standard
+        /// output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -244,6 +245,8 @@ pub(crate) enum ReportFormat {
 pub(crate) enum GuideFormat {
     Md,
     Json,
+    /// A static site (index, one page per guide, flow charts): needs `--out`.
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

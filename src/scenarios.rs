@@ -34,6 +34,13 @@ pub enum StdlibCommand {
     Check { processes: Vec<String> },
     /// Run the scenarios of every process (or those named).
     Test { processes: Vec<String> },
+    /// 办事指南 of every process (or those named) and their items, as one site.
+    Guide {
+        processes: Vec<String>,
+        /// The site's folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// A scenario to run: where it comes from, its text, and the flow it needs.
@@ -195,6 +202,14 @@ pub fn stdlib(command: StdlibCommand) -> Result<ExitCode, String> {
             print_diagnostics(&programs);
             let errors = programs.iter().any(|c| c.analysis.has_errors());
             Ok(if errors { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        StdlibCommand::Guide { processes, out } => {
+            let mut site = guide::html::Site::default();
+            for name in chosen(&processes)? {
+                site.add(&checked(&name)?.analysis.program, &name);
+            }
+            crate::flows::write_site(&out, site.finish("“高效办成一件事”办事指南"))?;
+            Ok(ExitCode::SUCCESS)
         }
         StdlibCommand::Test { processes } => {
             let mut scripted = Vec::new();

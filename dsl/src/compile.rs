@@ -29,6 +29,10 @@ pub struct CompiledFlow {
     /// Every department the flow involves.
     pub departments: Vec<Department>,
     pub schemas: Vec<Schema>,
+    /// Items outside the flow whose licences its materials take (电子证照 issued earlier, by
+    /// another process): not run, kept for what they issue and who issues it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub producers: Vec<Item>,
     pub graph: StableDiGraph<State, Transition>,
     pub start: NodeIndex,
     pub end: NodeIndex,
@@ -126,6 +130,27 @@ fn build(program: &Program, process: Process) -> CompiledFlow {
             department_names.extend(step.cosign.iter().map(String::as_str));
         }
     }
+    // The departments whose shared data or licences the materials take are involved too: a
+    // guide names them (数据共享：公安局人口基础信息库).
+    let mut producers: Vec<Item> = Vec::new();
+    for item in &items {
+        for material in &item.materials {
+            match &material.source {
+                MaterialSource::Shared { department, .. } => department_names.push(department),
+                MaterialSource::Licence { item: producer, .. } => {
+                    let outside =
+                        !items.iter().any(|i| &i.name == producer) && !producers.iter().any(|p| &p.name == producer);
+                    if let Some(producer) = program.item(producer).filter(|_| outside) {
+                        producers.push(producer.clone());
+                    }
+                }
+                MaterialSource::Applicant => {}
+            }
+        }
+    }
+    for producer in &producers {
+        department_names.push(&producer.department);
+    }
     let mut departments: Vec<Department> = Vec::new();
     for name in department_names {
         if let Some(d) = program.department(name) {
@@ -148,12 +173,45 @@ fn build(program: &Program, process: Process) -> CompiledFlow {
         items,
         departments,
         schemas: program.schemas.clone(),
+        producers,
         graph: builder.graph,
         start,
         end,
     };
     flow.version = content_hash(&flow);
     flow
+}
+
+impl CompiledFlow {
+    /// The program this flow was compiled from, as far as the flow carries it: its items,
+    /// departments and schemas, and its process (none for a lone item's flow). What reads a
+    /// deployed flow as the checker's program does (`guide`, `analysis::report`) takes this.
+    pub fn program(&self) -> Program {
+        let mut program = Program {
+            departments: self.departments.clone(),
+            schemas: self.schemas.clone(),
+            items: self.items.iter().chain(&self.producers).cloned().collect(),
+            ..Program::default()
+        };
+        let lone_item =
+            self.process.flow == Flow::Item(self.name.clone()) && self.items.iter().any(|i| i.name == self.name);
+        if !lone_item {
+            program.processes.push(self.process.clone());
+        }
+        for (index, department) in program.departments.iter().enumerate() {
+            program.department_index.insert(department.name.clone(), index);
+        }
+        for (index, schema) in program.schemas.iter().enumerate() {
+            program.schema_index.insert(schema.name.clone(), index);
+        }
+        for (index, item) in program.items.iter().enumerate() {
+            program.item_index.insert(item.name.clone(), index);
+        }
+        for (index, process) in program.processes.iter().enumerate() {
+            program.process_index.insert(process.name.clone(), index);
+        }
+        program
+    }
 }
 
 /// SHA-256 over the serialised flow with an empty version, in hex.

@@ -3,12 +3,13 @@
 //! materials, limits, steps and departments — and cannot drift from it.
 //!
 //! Pure, as `dsl` is: a [`Program`] in, a [`Guide`] out (serialisable: the JSON form), and
-//! text out of the renderers ([`markdown`], the item list's [`items::csv`]). Nothing here reads files or knows the CLI.
+//! text out of the renderers ([`markdown`], [`html`], the item list's [`items::csv`]). Nothing here reads files or knows the CLI.
 //!
 //! Element names and order follow published guides (GB/T 39046 and the provinces' 办事指南):
 //! basic information, conditions, materials, procedure, flow chart; a joint process
 //! (一件事) adds what it saves against applying for each item separately.
 
+pub mod html;
 pub mod items;
 pub mod markdown;
 
@@ -329,6 +330,104 @@ pub fn process_guide(program: &Program, process: &Process) -> ProcessGuide {
             trips_separately: report.trips_separately,
             trips: report.trips,
         },
+    }
+}
+
+/// Working days as a guide says them: `即办` for none.
+pub fn days(days: u32) -> String {
+    if days == 0 {
+        "即办".to_string()
+    } else {
+        format!("{days}个工作日")
+    }
+}
+
+impl ProcessGuide {
+    /// 基本信息, as rows of a table: what each renderer shows.
+    pub fn basic_rows(&self) -> Vec<(&'static str, String)> {
+        let mut rows = vec![("事项名称", self.title.clone())];
+        if let Some(code) = &self.code {
+            rows.push(("事项编码", code.clone()));
+        }
+        rows.push(("受理窗口", self.window.title.clone()));
+        let departments: Vec<&str> = self.departments.iter().map(|d| d.title.as_str()).collect();
+        rows.push(("联办部门", departments.join("、")));
+        if let Some(sla) = self.sla {
+            rows.push(("承诺办结时限", days(sla)));
+        }
+        if let Some(visits) = self.visits_at_most {
+            rows.push(("到办事现场次数", format!("最多跑{visits}次")));
+        }
+        rows
+    }
+
+    /// 一次办成: what applying once saves, one sentence each.
+    pub fn savings_lines(&self) -> Vec<String> {
+        let s = &self.savings;
+        vec![
+            format!("申请材料：各事项分别办理共需 {} 项，一件事一次提交 {} 项", s.materials_total, s.materials_asked),
+            format!("办理时限：分别办理 {}，一件事 {}", days(s.days_separately), days(s.days)),
+            format!("跑动次数：分别办理 {} 次，一件事 {} 次", s.trips_separately, s.trips),
+        ]
+    }
+}
+
+impl ItemGuide {
+    /// 基本信息, as rows of a table: what each renderer shows.
+    pub fn basic_rows(&self) -> Vec<(&'static str, String)> {
+        let mut rows = vec![("事项名称", self.title.clone())];
+        if let Some(code) = &self.code {
+            rows.push(("事项编码", code.clone()));
+        }
+        rows.push(("事项类型", self.item_type.clone()));
+        rows.push(("实施主体", self.department.title.clone()));
+        rows.push(("办件类型", self.handling.clone()));
+        if let Some(legal) = self.legal_limit {
+            rows.push(("法定办结时限", days(legal)));
+        }
+        rows.push(("承诺办结时限", days(self.promised_limit)));
+        rows.push(("到办事现场次数", format!("{}次", self.visits)));
+        rows.push(("收费标准", self.fee.clone()));
+        if let Some(basis) = &self.basis {
+            rows.push(("设定依据", basis.clone()));
+        }
+        rows.push(("是否网办", if self.online { "是" } else { "否" }.to_string()));
+        rows
+    }
+}
+
+impl StepLine {
+    /// Who acts and how long it may take: `市场监督管理局，会签：公安局，2个工作日`.
+    pub fn detail(&self) -> String {
+        let mut detail = self.department.title.clone();
+        if !self.cosign.is_empty() {
+            let cosign: Vec<&str> = self.cosign.iter().map(|d| d.title.as_str()).collect();
+            detail.push_str(&format!("，会签：{}", cosign.join("、")));
+        }
+        if let Some(limit) = self.limit {
+            detail.push_str(&format!("，{}", days(limit)));
+        }
+        detail
+    }
+}
+
+impl MaterialLine {
+    /// 备注: 免提交, 容缺, 告知承诺, 非必要, and when it applies.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.exempt {
+            notes.push("免提交".to_string());
+        }
+        if self.tolerated {
+            notes.push("可容缺受理".to_string());
+        }
+        if self.promise {
+            notes.push("可告知承诺".to_string());
+        }
+        if self.optional {
+            notes.push("非必要".to_string());
+        }
+        notes
     }
 }
 

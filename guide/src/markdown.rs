@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::{Condition, Guide, ItemGuide, MaterialLine, ProcessGuide};
+use crate::{days, Condition, Guide, ItemGuide, MaterialLine, ProcessGuide};
 
 pub fn render(guide: &Guide) -> String {
     let mut out = String::new();
@@ -21,14 +21,6 @@ pub fn render(guide: &Guide) -> String {
 /// Text fit for a table cell: no line breaks, and `|` escaped (rules have `||`).
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn days(days: u32) -> String {
-    if days == 0 {
-        "即办".to_string()
-    } else {
-        format!("{days}个工作日")
-    }
 }
 
 fn chinese_number(n: usize) -> &'static str {
@@ -64,19 +56,7 @@ fn conditions(out: &mut String, conditions: &[Condition]) {
 fn materials(out: &mut String, materials: &[MaterialLine]) {
     out.push_str("| 序号 | 材料名称 | 材料形式 | 份数 | 来源渠道 | 备注 |\n|---|---|---|---|---|---|\n");
     for (i, material) in materials.iter().enumerate() {
-        let mut notes = Vec::new();
-        if material.exempt {
-            notes.push("免提交".to_string());
-        }
-        if material.tolerated {
-            notes.push("可容缺受理".to_string());
-        }
-        if material.promise {
-            notes.push("可告知承诺".to_string());
-        }
-        if material.optional {
-            notes.push("非必要".to_string());
-        }
+        let mut notes = material.notes();
         if let Some(when) = &material.when {
             notes.push(format!("适用情形：`{when}`"));
         }
@@ -104,19 +84,7 @@ fn process_guide(out: &mut String, process: &ProcessGuide) {
     let _ = writeln!(out, "# {} 办事指南", process.title);
     let mut section = Sections(0);
     section.next(out, "基本信息");
-    let departments: Vec<&str> = process.departments.iter().map(|d| d.title.as_str()).collect();
-    let mut rows = vec![("事项名称", process.title.clone())];
-    if let Some(code) = &process.code {
-        rows.push(("事项编码", code.clone()));
-    }
-    rows.push(("受理窗口", process.window.title.clone()));
-    rows.push(("联办部门", departments.join("、")));
-    if let Some(sla) = process.sla {
-        rows.push(("承诺办结时限", days(sla)));
-    }
-    if let Some(visits) = process.visits_at_most {
-        rows.push(("到办事现场次数", format!("最多跑{visits}次")));
-    }
+    let rows = process.basic_rows();
     table(out, &rows);
     section.next(out, "适用条件");
     conditions(out, &process.conditions);
@@ -137,40 +105,16 @@ fn process_guide(out: &mut String, process: &ProcessGuide) {
     section.next(out, "申请材料");
     materials(out, &process.materials);
     section.next(out, "一次办成");
-    let savings = &process.savings;
-    let _ = writeln!(
-        out,
-        "- 申请材料：各事项分别办理共需 {} 项，一件事一次提交 {} 项\n- 办理时限：分别办理 {}，一件事 {}\n- 跑动次数：分别办理 {} 次，一件事 {} 次",
-        savings.materials_total,
-        savings.materials_asked,
-        days(savings.days_separately),
-        days(savings.days),
-        savings.trips_separately,
-        savings.trips
-    );
+    for line in process.savings_lines() {
+        let _ = writeln!(out, "- {line}");
+    }
 }
 
 fn item_guide(out: &mut String, item: &ItemGuide) {
     let _ = writeln!(out, "# {} 办事指南", item.title);
     let mut section = Sections(0);
     section.next(out, "基本信息");
-    let mut rows = vec![("事项名称", item.title.clone())];
-    if let Some(code) = &item.code {
-        rows.push(("事项编码", code.clone()));
-    }
-    rows.push(("事项类型", item.item_type.clone()));
-    rows.push(("实施主体", item.department.title.clone()));
-    rows.push(("办件类型", item.handling.clone()));
-    if let Some(legal) = item.legal_limit {
-        rows.push(("法定办结时限", days(legal)));
-    }
-    rows.push(("承诺办结时限", days(item.promised_limit)));
-    rows.push(("到办事现场次数", format!("{}次", item.visits)));
-    rows.push(("收费标准", item.fee.clone()));
-    if let Some(basis) = &item.basis {
-        rows.push(("设定依据", basis.clone()));
-    }
-    rows.push(("是否网办", if item.online { "是" } else { "否" }.to_string()));
+    let rows = item.basic_rows();
     table(out, &rows);
     section.next(out, "受理条件");
     conditions(out, &item.conditions);
@@ -178,16 +122,7 @@ fn item_guide(out: &mut String, item: &ItemGuide) {
     materials(out, &item.materials);
     section.next(out, "办理流程");
     for step in &item.steps {
-        let mut line = format!("{}. {}（{}", step.number, step.title, step.department.title);
-        if !step.cosign.is_empty() {
-            let cosign: Vec<&str> = step.cosign.iter().map(|d| d.title.as_str()).collect();
-            let _ = write!(line, "，会签：{}", cosign.join("、"));
-        }
-        if let Some(limit) = step.limit {
-            let _ = write!(line, "，{}", days(limit));
-        }
-        line.push('）');
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}. {}（{}）", step.number, step.title, step.detail());
     }
     if let Some(result) = &item.result {
         section.next(out, "审批结果");

@@ -90,3 +90,18 @@ fn every_guide_states_what_the_engine_enforces() {
         );
     }
 }
+
+/// A deployed flow gives the same guide as the files it was compiled from: `onetrip serve`
+/// publishes the guides of what it runs.
+#[test]
+fn the_compiled_flow_gives_the_same_guide_as_its_files() {
+    for process in stdlib_flows::processes() {
+        let program = program(process);
+        let flow = compile(&program, process).expect("compiles");
+        assert_eq!(guide::guide(&flow.program(), process), guide::guide(&program, process), "{process}");
+        for item in &flow.items {
+            let alone = compile(&program, &item.name).expect("an item compiles alone");
+            assert_eq!(guide::guide(&alone.program(), &item.name), guide::guide(&program, &item.name), "{}", item.name);
+        }
+    }
+}

@@ -29,6 +29,7 @@ use engine::store::{QueuedTask, Store, TokenRecord};
 use engine::{CaseState, Engine, EngineError, Event, EventKind, FeedItem, Status, Submission, Submitted};
 
 pub mod dashboard;
+mod guides;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -212,6 +213,7 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         .route("/cases/{id}/timeline", get(timeline::<S>))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Arc::clone(&engine))
+        .merge(guides::routes(Arc::clone(&engine)))
         .merge(dashboard::routes(engine, None))
 }
 
