@@ -313,3 +313,26 @@ pub fn items(files: &[PathBuf], format: crate::ItemsFormat) -> Result<ExitCode, 
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `onetrip notice`: the 一次告知 of `name` for the applicant whose data is in `facts`.
+pub fn notice(name: &str, files: &[PathBuf], facts: &Path, format: crate::GuideFormat) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(facts).map_err(|e| format!("cannot read `{}`: {e}", facts.display()))?;
+    // Only the position of a syntax error is shown: the file holds personal data.
+    let data: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("`{}` is not JSON (line {}, column {})", facts.display(), e.line(), e.column()))?;
+    let serde_json::Value::Object(data) = data else {
+        return Err(format!("`{}` must hold a JSON object: the value of each schema by name", facts.display()));
+    };
+    let Some(checked) = program_declaring(name, files)? else { return Ok(ExitCode::FAILURE) };
+    let calendar = std::sync::Arc::new(calendar::Calendar::official());
+    // Government service days are Beijing days.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let facts = rules::Facts { data, today: Some(today), ..rules::Facts::default() };
+    let notice = guide::notice::notice(&checked.analysis.program, name, &facts, calendar).map_err(|e| e.to_string())?;
+    match format {
+        crate::GuideFormat::Md => print!("{}", guide::markdown::notice(&notice)),
+        crate::GuideFormat::Json => println!("{}", serde_json::to_string_pretty(&notice).map_err(|e| e.to_string())?),
+        crate::GuideFormat::Html => print!("{}", guide::html::notice(&notice)),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -87,6 +87,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// 一次告知: for one applicant, whether they are eligible, the items their case will run and
+    /// the one list of what to bring (shared data and licences left out).
+    Notice {
+        name: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The applicant's data: a JSON object with the value of each schema by name, as
+        /// `case submit --data` takes it.
+        #[arg(long)]
+        facts: PathBuf,
+        #[arg(long, value_enum, default_value_t = GuideFormat::Md)]
+        format: GuideFormat,
+    },
     /// 实施清单: one row per item of the files (code, name, type, department, limits, visits,
     /// fee, online, basis), for a provincial platform to import.
     Items {
@@ -351,6 +364,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Guide { name, files, format, out } => flows::guide(&name, &files, format, out.as_deref()),
         Command::Items { files, format } => flows::items(&files, format),
+        Command::Notice { name, files, facts, format } => flows::notice(&name, &files, &facts, format),
         Command::Compile { name, files } => {
             let Some(flow) = compiled(&name, &files)? else { return Ok(ExitCode::FAILURE) };
             println!("{}", serde_json::to_string_pretty(&flow).map_err(|e| e.to_string())?);

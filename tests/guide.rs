@@ -136,3 +136,49 @@ fn the_stdlib_guide_site_renders_in_chromium_and_prints_on_a4() {
     assert!((width - 595.0).abs() < 2.0 && (height - 842.0).abs() < 2.0, "A4, not {width} × {height}");
     let _ = std::fs::remove_dir_all(&site);
 }
+
+#[test]
+fn a_notice_for_each_applicant() {
+    let facts = "examples/start-business/applicants/company_with_staff.json";
+    let markdown = stdout(&onetrip(&["notice", "start_business", EXAMPLE, "--facts", facts]));
+    assert!(markdown.contains("您符合申办条件") && markdown.contains("职工花名册"), "{markdown}");
+    assert!(!markdown.contains("陈思远") && !markdown.contains("330106199003070022"), "no personal data");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&onetrip(&[
+        "notice",
+        "start_business",
+        EXAMPLE,
+        "--facts",
+        facts,
+        "--format",
+        "json",
+    ])))
+    .expect("JSON");
+    assert_eq!(json["eligible"], true);
+    assert_eq!(json["bring"].as_array().map(Vec::len), Some(7), "the example's own count: 7 to bring");
+    let refused = stdout(&onetrip(&[
+        "notice",
+        "start_business",
+        EXAMPLE,
+        "--facts",
+        "examples/start-business/applicants/partnership.json",
+        "--format",
+        "html",
+    ]));
+    assert!(refused.contains("暂不符合申办条件") && refused.contains("有限责任公司和股份有限公司"));
+
+    // Bad facts: a clear error, never the value.
+    let dir = scratch("facts");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let wrong = dir.join("wrong.json");
+    std::fs::write(&wrong, r#"{"applicant": {"age": "三十六岁"}}"#).expect("writes");
+    let refused = onetrip(&["notice", "start_business", EXAMPLE, "--facts", &wrong.to_string_lossy()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("applicant.age") && !stderr.contains("三十六岁"), "{stderr}");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, r#"{"applicant": {"name": "陈思远""#).expect("writes");
+    let refused = onetrip(&["notice", "start_business", EXAMPLE, "--facts", &broken.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is not JSON (line 1") && !stderr.contains("陈思远"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

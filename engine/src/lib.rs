@@ -503,6 +503,16 @@ impl<S: Store> Engine<S> {
         self.now().1.to_string()
     }
 
+    /// Today (Beijing), as the rules see it.
+    pub fn date(&self) -> calendar::Date {
+        self.now().1
+    }
+
+    /// The working-day calendar this engine counts on.
+    pub fn calendar(&self) -> &Arc<Calendar> {
+        &self.calendar
+    }
+
     /// Every process (or item) deployed, the latest version of each, ordered by name.
     pub async fn processes(&self) -> Result<Vec<Arc<CompiledFlow>>, EngineError> {
         let mut flows = Vec::new();

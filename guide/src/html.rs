@@ -255,3 +255,37 @@ fn item_page(program: &Program, item: &ItemGuide, process: Option<(&str, &str)>)
     );
     Page { path: item_path(&item.name), html: html.into_string() }
 }
+
+/// A 一次告知 as a standalone page (to print and hand over).
+pub fn notice(notice: &crate::notice::Notice) -> String {
+    let title = format!("{} 一次告知书", notice.title);
+    let departments: Vec<&str> = notice.departments.iter().map(|d| d.title.as_str()).collect();
+    layout(
+        &title,
+        html! {},
+        html! {
+            h1 { (title) }
+            h2 { "一、办理结论" }
+            @if notice.eligible { p { "您符合申办条件，可以申请。" } }
+            @else {
+                p { "根据您提供的情况，暂不符合申办条件：" }
+                ol { @for reason in &notice.refusals { li { (reason) } } }
+            }
+            h2 { "二、将为您办理的事项" }
+            ol { @for item in &notice.items { li { (item.title) } } }
+            p { "涉及部门：" (departments.join("、")) "。承诺办结时限：" (days(notice.days)) "；到现场最多 " (notice.trips) " 次。" }
+            h2 { "三、请准备的材料" }
+            @if notice.bring.is_empty() { p { "无需提交材料。" } }
+            @else {
+                table {
+                    tr { th { "序号" } th { "材料名称" } th { "形式" } th { "份数" } th { "备注" } }
+                    @for (i, m) in notice.bring.iter().enumerate() {
+                        tr { td.num { (i + 1) } td { (m.title) } td.num { (m.form) } td.num { (m.copies) } td.note { (m.notes().join("；")) } }
+                    }
+                }
+            }
+            @if notice.spared > 0 { p.note { "另有 " (notice.spared) " 项材料通过数据共享或电子证照获取，您无需提交。" } }
+        },
+    )
+    .into_string()
+}

@@ -12,6 +12,7 @@
 pub mod html;
 pub mod items;
 pub mod markdown;
+pub mod notice;
 
 use std::collections::HashSet;
 
@@ -30,6 +31,7 @@ pub struct Guide {
 
 /// A name and its title, as the flow files give them (`samr`, `市场监督管理局`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Named {
     pub name: String,
     pub title: String,
@@ -78,6 +80,7 @@ pub struct ItemGuide {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaterialLine {
     pub name: String,
     pub title: String,

@@ -129,3 +129,51 @@ fn item_guide(out: &mut String, item: &ItemGuide) {
         let _ = writeln!(out, "{}", result.title);
     }
 }
+
+/// A 一次告知 as Markdown.
+pub fn notice(notice: &crate::notice::Notice) -> String {
+    let mut out = format!("# {} 一次告知书\n", notice.title);
+    let mut section = Sections(0);
+    section.next(&mut out, "办理结论");
+    if notice.eligible {
+        out.push_str("您符合申办条件，可以申请。\n");
+    } else {
+        out.push_str("根据您提供的情况，暂不符合申办条件：\n\n");
+        for (i, reason) in notice.refusals.iter().enumerate() {
+            let _ = writeln!(out, "{}. {reason}", i + 1);
+        }
+    }
+    section.next(&mut out, "将为您办理的事项");
+    for (i, item) in notice.items.iter().enumerate() {
+        let _ = writeln!(out, "{}. {}", i + 1, item.title);
+    }
+    let departments: Vec<&str> = notice.departments.iter().map(|d| d.title.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "\n涉及部门：{}。承诺办结时限：{}；到现场最多 {} 次。",
+        departments.join("、"),
+        days(notice.days),
+        notice.trips
+    );
+    section.next(&mut out, "请准备的材料");
+    if notice.bring.is_empty() {
+        out.push_str("无需提交材料。\n");
+    } else {
+        out.push_str("| 序号 | 材料名称 | 材料形式 | 份数 | 备注 |\n|---|---|---|---|---|\n");
+        for (i, material) in notice.bring.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                i + 1,
+                cell(&material.title),
+                material.form,
+                material.copies,
+                cell(&material.notes().join("；"))
+            );
+        }
+    }
+    if notice.spared > 0 {
+        let _ = writeln!(out, "\n另有 {} 项材料通过数据共享或电子证照获取，您无需提交。", notice.spared);
+    }
+    out
+}

@@ -202,6 +202,7 @@ pub fn router<S: Store + 'static>(engine: Arc<Engine<S>>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/flows", post(deploy::<S>))
         .route("/cases", post(submit::<S>))
+        .route("/notice", post(notice::<S>))
         .route("/cases/{id}", get(case::<S>))
         .route("/cases/{id}/commands", post(command::<S>))
         .route("/cases/{id}/history", get(history::<S>))
@@ -261,6 +262,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     paths(
         deploy_doc,
         submit_doc,
+        notice_doc,
         case_doc,
         command_doc,
         history_doc,
@@ -273,6 +275,10 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     ),
     components(schemas(
         ApiError,
+        NoticeRequest,
+        guide::notice::Notice,
+        guide::Named,
+        guide::MaterialLine,
         Deployed,
         Submission,
         Submitted,
@@ -380,6 +386,74 @@ async fn submit<S: Store>(
     }
     let submission = body(json)?;
     Ok(Json(app.submit(&submission, idempotency_key(&headers).as_deref()).await?))
+}
+
+/// What `POST /notice` takes: a deployed process (or item), and an applicant's data as a
+/// submission gives it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"flow": "start_business", "data": {"applicant": {"age": 36, "credit_ok": true}}}))]
+pub struct NoticeRequest {
+    pub flow: String,
+    /// The value of each schema by name, e.g. `{"applicant": {…}}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Materials the applicant holds, by name, as a submission lists them.
+    #[serde(default)]
+    pub materials: Vec<String>,
+    /// Licences the applicant holds already (their materials are not asked for).
+    #[serde(default)]
+    pub licences: Vec<String>,
+}
+
+/// 一次告知: for one applicant, before they apply — whether they are eligible (the messages of
+/// the rules they fail), the items their case will run, and the one list of what to bring
+/// (conditions decided on their data, duplicates merged, what shared data or a licence
+/// supplies left out). Nothing is stored, and nothing of the data is copied into the answer.
+#[utoipa::path(post, path = "/notice", request_body = NoticeRequest,
+    responses(
+        (status = 200, description = "The notice", body = guide::notice::Notice),
+        (status = 400, description = "`malformed_json`, or `invalid_request`: a bad query or header", body = ApiError),
+        (status = 401, description = "`unauthorized`: no bearer token, or one not known", body = ApiError),
+        (status = 403, description = "`forbidden`: the token's role may not do this", body = ApiError),
+        (status = 404, description = "`not_found`: no such flow", body = ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 1 MiB", body = ApiError),
+        (status = 415, description = "`invalid_request`: the body is not sent as `application/json`", body = ApiError),
+        (status = 422, description = "`invalid_request`, or `invalid_data`: the data does not match the flow's \
+            schemas (the message names the field, never its value)", body = ApiError)))]
+#[allow(dead_code)]
+fn notice_doc() {}
+
+async fn notice<S: Store>(
+    State(app): State<Shared<S>>,
+    headers: HeaderMap,
+    json: Result<Json<NoticeRequest>, JsonRejection>,
+) -> Result<Json<guide::notice::Notice>, Failure> {
+    if role(&app, &headers).await? != Role::Platform {
+        return Err(forbidden("ask for notices"));
+    }
+    let request = body(json)?;
+    let flow = app.process(&request.flow).await?;
+    let facts = rules::Facts {
+        data: request.data,
+        materials: request.materials,
+        licences: request.licences,
+        today: Some(app.date()),
+    };
+    let notice =
+        guide::notice::notice(&flow.program(), &flow.name, &facts, Arc::clone(app.calendar())).map_err(|error| {
+            let message = error.to_string();
+            match error {
+                guide::notice::NoticeError::Unknown(_) => Failure::new(StatusCode::NOT_FOUND, "not_found", message),
+                guide::notice::NoticeError::Facts(_) => {
+                    Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_data", message)
+                }
+                guide::notice::NoticeError::Rule(_) => {
+                    Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+                }
+            }
+        })?;
+    Ok(Json(notice))
 }
 
 /// Reads a case (its state, tasks and clocks; never the applicant's data).

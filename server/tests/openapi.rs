@@ -365,7 +365,7 @@ async fn the_document_is_valid_openapi_with_every_body_typed() {
 
     let mut operation_ids = BTreeSet::new();
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 11, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 12, "{:?}", paths.keys());
     for (template, item) in paths {
         let in_template: BTreeSet<String> = template
             .split('/')
@@ -485,6 +485,11 @@ async fn every_answer_conforms_to_the_schema_the_document_declares() {
     let (status, refused) = api.call("platform", Method::POST, "/cases", Some(&applicant(17, 3))).await;
     assert_eq!((status, refused["outcome"].as_str()), (StatusCode::OK, Some("refused")), "{refused}");
     assert_eq!(refused["reasons"][0]["message"], "参保登记须由成年人办理");
+    // The 一次告知 of the same applicants: eligible, and refused with the rule's message.
+    let (status, notice) = api.call("platform", Method::POST, "/notice", Some(&applicant(36, 3))).await;
+    assert_eq!((status, notice["eligible"].as_bool()), (StatusCode::OK, Some(true)), "{notice}");
+    let (status, notice) = api.call("platform", Method::POST, "/notice", Some(&applicant(17, 3))).await;
+    assert_eq!((status, notice["refusals"][0].as_str()), (StatusCode::OK, Some("参保登记须由成年人办理")), "{notice}");
     let (status, other) = api.call("platform", Method::POST, "/cases", Some(&applicant(40, 0))).await;
     assert_eq!(status, StatusCode::OK, "{other}");
     let late = other["case"]["id"].as_str().expect("an id").to_string();
@@ -627,6 +632,15 @@ async fn every_answer_conforms_to_the_schema_the_document_declares() {
             Some(json!({"flow": "nope", "data": {}})),
             StatusCode::NOT_FOUND,
         ),
+        ("platform", Method::POST, "/notice".to_string(), Some(json!({"flow": "nope"})), StatusCode::NOT_FOUND),
+        (
+            "platform",
+            Method::POST,
+            "/notice".to_string(),
+            Some(json!({"flow": "p", "data": {"applicant": {"age": "thirty"}}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("samr", Method::POST, "/notice".to_string(), Some(json!({"flow": "p"})), StatusCode::FORBIDDEN),
     ] {
         let (got, answer) = api.call(who, method.clone(), &path, body.as_ref()).await;
         assert_eq!(got, status, "{method} {path}: {answer}");
