@@ -182,3 +182,32 @@ fn a_notice_for_each_applicant() {
     assert!(stderr.contains("is not JSON (line 1") && !stderr.contains("陈思远"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The sample site under `examples/start-business/guide/` is what `onetrip guide` makes of the
+/// example today (`ONETRIP_REFRESH_SAMPLES=1` rewrites it; the PDF beside it is printed from
+/// it by Chromium, as README says).
+#[test]
+fn the_sample_guide_in_examples_is_current() {
+    let fresh = scratch("sample");
+    let made = onetrip(&["guide", "start_business", EXAMPLE, "--format", "html", "--out", &fresh.to_string_lossy()]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/start-business/guide");
+    let refresh = std::env::var("ONETRIP_REFRESH_SAMPLES").is_ok_and(|v| v == "1");
+    for page in
+        ["index.html", "processes/start_business.html", "items/company_registration.html", "items/seal_filing.html"]
+    {
+        let made = std::fs::read_to_string(fresh.join(page)).expect("made");
+        if refresh {
+            std::fs::write(sample.join(page), &made).expect("refreshes");
+        }
+        let kept = std::fs::read_to_string(sample.join(page)).unwrap_or_default();
+        assert!(
+            kept == made,
+            "examples/start-business/guide/{page} is out of date: ONETRIP_REFRESH_SAMPLES=1 cargo test --test guide"
+        );
+    }
+    let kept: usize = std::fs::read_dir(sample.join("items")).expect("items").count();
+    let made: usize = std::fs::read_dir(fresh.join("items")).expect("items").count();
+    assert_eq!(kept, made, "one page per item");
+    let _ = std::fs::remove_dir_all(&fresh);
+}
