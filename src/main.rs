@@ -39,6 +39,9 @@ enum Command {
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Human)]
         format: DiagnosticFormat,
+        /// Also warn where a published guide would be incomplete (W0004).
+        #[arg(long)]
+        guide: bool,
     },
     /// Format flow files in place, or with `--check` list those that are not formatted.
     Fmt {
@@ -309,8 +312,14 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Token { role, department, officer, db } => {
             cases::block_on(cases::token(&role, department, officer, &db))
         }
-        Command::Check { files, format } => {
-            let programs = load(&files)?;
+        Command::Check { files, format, guide } => {
+            let mut programs = load(&files)?;
+            if guide {
+                for checked in &mut programs {
+                    let lints = dsl::analysis::guide_lint(&checked.analysis.program);
+                    checked.analysis.diagnostics.extend(lints);
+                }
+            }
             match format {
                 DiagnosticFormat::Human => print_diagnostics(&programs),
                 DiagnosticFormat::Json => {

@@ -37,6 +37,8 @@ fn the_guide_of_the_example_in_markdown_and_json() {
             .expect("JSON");
     assert_eq!(json["process"]["sla"], 1);
     assert_eq!(json["items"][0]["name"], "company_registration");
+    insta::assert_snapshot!("example_start_business.md", markdown);
+    insta::assert_snapshot!("example_start_business.json", serde_json::to_string_pretty(&json).expect("json"));
     // One item alone.
     let item = stdout(&onetrip(&["guide", "seal_filing", EXAMPLE]));
     assert!(item.starts_with("# 印章刻制备案 办事指南"));

@@ -222,6 +222,44 @@ pub fn report(program: &Program, process: &Process) -> Report {
     }
 }
 
+/// W0004, for `onetrip check --guide`: each item and process whose published guide would lack
+/// 办理地点 (`where`), 咨询方式 (`contact`) or 监督投诉方式 (`complaint`). A separate pass, so
+/// that files written before these fields existed stay clean under a plain check.
+pub fn guide_lint(program: &Program) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::diagnostic::{Code, Diagnostic};
+    let declarations = program
+        .items
+        .iter()
+        .map(|i| ("item", &i.name, &i.guide, i.location))
+        .chain(program.processes.iter().map(|p| ("process", &p.name, &p.guide, p.location)));
+    let mut out = Vec::new();
+    for (kind, name, guide, location) in declarations {
+        let missing: Vec<&str> = [
+            ("`where` (办理地点)", guide.place.is_none()),
+            ("`contact` (咨询方式)", guide.contact.is_none()),
+            ("`complaint` (监督投诉方式)", guide.complaint.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, absent)| *absent)
+        .map(|(field, _)| field)
+        .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        out.push(
+            Diagnostic::new(
+                Code::GuideIncomplete,
+                location.file,
+                location.span,
+                format!("the guide of {kind} `{name}` gives no {}", missing.join(", ")),
+            )
+            .label("its published guide would be incomplete")
+            .help("e.g. `where \"市民中心二楼综合窗口\"`, `contact \"0571-12345\"`, `complaint \"12345 政务服务便民热线\"`"),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

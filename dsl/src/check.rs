@@ -449,6 +449,49 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A field of the published guide, into `guide`. A variant's first `faq` replaces its
+    /// base's questions; the others add to them.
+    fn guide_field(&mut self, file: FileId, guide: &mut GuideInfo, field: &ast::GuideField, faqs_given: &mut bool) {
+        match field {
+            ast::GuideField::Serves(served) => {
+                guide.serves.clear();
+                for name in served {
+                    match Served::ALL.iter().find(|(k, ..)| *k == name.name) {
+                        Some((_, s, _)) if !guide.serves.contains(s) => guide.serves.push(*s),
+                        Some(_) => {}
+                        None => {
+                            let all: Vec<&str> = Served::ALL.iter().map(|(k, ..)| *k).collect();
+                            let fixes = Self::choice_fixes(file, name.span, &name.name, &all);
+                            let mut d = self
+                                .error(
+                                    Code::InvalidValue,
+                                    Location { file, span: name.span },
+                                    format!("unknown kind of applicant `{}`", name.name),
+                                )
+                                .label("not a kind of applicant (服务对象)")
+                                .help(format!("use {}", all.join(" or ")));
+                            for fix in fixes {
+                                d = d.fix(fix);
+                            }
+                        }
+                    }
+                }
+            }
+            ast::GuideField::Where(text) => guide.place = Some(text.value.clone()),
+            ast::GuideField::Hours(text) => guide.hours = Some(text.value.clone()),
+            ast::GuideField::Contact(text) => guide.contact = Some(text.value.clone()),
+            ast::GuideField::Complaint(text) => guide.complaint = Some(text.value.clone()),
+            ast::GuideField::Url(text) => guide.url = Some(text.value.clone()),
+            ast::GuideField::Faq(question, answer) => {
+                if !*faqs_given {
+                    guide.faqs.clear();
+                    *faqs_given = true;
+                }
+                guide.faqs.push((question.value.clone(), answer.value.clone()));
+            }
+        }
+    }
+
     /// Records a field of a declaration; reports it and returns false when it was given before.
     fn first_field(
         &mut self,
@@ -689,6 +732,7 @@ impl<'a> Checker<'a> {
         // A variant whose base is unknown or part of a cycle (both reported) is checked for
         // what it says, without reporting the fields it expected to inherit.
         let item = Item {
+            guide: GuideInfo::default(),
             name: d.name.name.clone(),
             title: d.title.value.clone(),
             extends: None,
@@ -731,15 +775,19 @@ impl<'a> Checker<'a> {
         let mut promised_span = None;
         let mut steps_field = None;
         let mut materials_field = None;
+        let mut faqs_given = false;
         for field in &d.fields {
-            if !self.first_field(
-                &mut seen,
-                file,
-                field.kind.keyword(),
-                (field.keyword, field.span),
-                "item",
-                &d.name.name,
-            ) {
+            let repeatable = matches!(field.kind, ast::ItemFieldKind::Guide(ast::GuideField::Faq(..)));
+            if !repeatable
+                && !self.first_field(
+                    &mut seen,
+                    file,
+                    field.kind.keyword(),
+                    (field.keyword, field.span),
+                    "item",
+                    &d.name.name,
+                )
+            {
                 continue;
             }
             match &field.kind {
@@ -830,6 +878,7 @@ impl<'a> Checker<'a> {
                 ast::ItemFieldKind::Produces { name, title } => {
                     item.licence = Some(Licence { name: name.name.clone(), title: title.value.clone() })
                 }
+                ast::ItemFieldKind::Guide(g) => self.guide_field(file, &mut item.guide, g, &mut faqs_given),
             }
         }
         let name_at = at(d.name.span);
@@ -962,6 +1011,7 @@ impl<'a> Checker<'a> {
                 copies: m.copies.map_or(1, |c| c.value),
                 form: match m.form.as_ref().map(|f| f.name.as_str()) {
                     Some("paper") => Form::Paper,
+                    Some("copy") => Form::Copy,
                     _ => Form::Electronic,
                 },
                 location: Location { file, span: m.span },
@@ -1208,6 +1258,7 @@ impl<'a> Checker<'a> {
             eligibility: None,
             flow: Flow::Sequence(Vec::new()),
             warnings: Vec::new(),
+            guide: GuideInfo::default(),
             location: at(d.name.span),
         });
         process.name = d.name.name.clone();
@@ -1217,9 +1268,14 @@ impl<'a> Checker<'a> {
         let mut window_seen = variant;
         let mut flow_seen = variant;
         let mut replacements = Vec::new();
+        let mut faqs_given = false;
         for field in &d.fields {
             if let ast::ProcessFieldKind::Replace { item, with } = &field.kind {
                 replacements.push((field, item, with));
+                continue;
+            }
+            if let ast::ProcessFieldKind::Guide(g @ ast::GuideField::Faq(..)) = &field.kind {
+                self.guide_field(file, &mut process.guide, g, &mut faqs_given);
                 continue;
             }
             if !self.first_field(
@@ -1234,6 +1290,7 @@ impl<'a> Checker<'a> {
             }
             match &field.kind {
                 ast::ProcessFieldKind::Code(code) => process.code = Some(code.value.clone()),
+                ast::ProcessFieldKind::Guide(g) => self.guide_field(file, &mut process.guide, g, &mut faqs_given),
                 ast::ProcessFieldKind::Window(w) => {
                     window_seen = true;
                     self.resolve(Namespace::Department, w, file, "department");

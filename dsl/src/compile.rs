@@ -115,6 +115,7 @@ pub fn compile(program: &Program, name: &str) -> Option<CompiledFlow> {
         eligibility: None,
         flow: Flow::Item(item.name.clone()),
         warnings: Vec::new(),
+        guide: item.guide.clone(),
         location: item.location,
     };
     Some(build(program, process))

@@ -68,6 +68,7 @@ codes! {
     ItemCodeFormat      = "W0001", Warning, "an item code that is not a GB/T 39554.1 code";
     UnusedItem          = "W0002", Warning, "an item declared in the file but used by no process in it";
     MaterialMismatch    = "W0003", Warning, "one material name with different titles: the consolidated list would merge different documents";
+    GuideIncomplete     = "W0004", Warning, "a published guide would lack where to go, whom to ask or where to complain (`onetrip check --guide`)";
 }
 
 impl std::fmt::Display for Code {

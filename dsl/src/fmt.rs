@@ -660,11 +660,25 @@ impl<'a> Printer<'a> {
             ItemFieldKind::Fee(Fee::Yuan(amount)) => format!("{amount} yuan"),
             ItemFieldKind::Online(online) => online.to_string(),
             ItemFieldKind::Produces { name, title } => format!("licence {} {}", name.name, self.text(title)),
+            ItemFieldKind::Guide(guide) => self.guide_value(guide),
             ItemFieldKind::Eligible(rule) => return self.eligible(rule, width, field.span),
             ItemFieldKind::Materials(materials) => return self.materials(field, materials),
             ItemFieldKind::Steps(steps) => return self.steps(field, steps),
         };
         self.unit(&format!("{keyword:<width$} {value}"), start(field.span), self.end(field.span));
+    }
+
+    /// What follows the keyword of a guide field.
+    fn guide_value(&self, field: &GuideField) -> String {
+        match field {
+            GuideField::Serves(served) => served.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+            GuideField::Where(text)
+            | GuideField::Hours(text)
+            | GuideField::Contact(text)
+            | GuideField::Complaint(text)
+            | GuideField::Url(text) => self.text(text),
+            GuideField::Faq(question, answer) => format!("{} {}", self.text(question), self.text(answer)),
+        }
     }
 
     /// `eligible <rule>` and, on the next line under the rule, `else "<message>"`.
@@ -877,6 +891,7 @@ impl<'a> Printer<'a> {
                 .collect::<Vec<_>>()
                 .join(", "),
             ProcessFieldKind::Replace { item, with } => format!("{} with {}", item.name, with.name),
+            ProcessFieldKind::Guide(guide) => self.guide_value(guide),
             ProcessFieldKind::Eligible(rule) => return self.eligible(rule, width, field.span),
             ProcessFieldKind::Flow(sequence) => return self.flow(field, sequence, width),
         };

@@ -222,8 +222,63 @@ pub struct Item {
     /// Steps in declaration order; the first is where the item starts.
     pub steps: Vec<Step>,
     pub licence: Option<Licence>,
+    /// What only the published guide says (办理地点, 咨询方式, …).
+    #[serde(default, skip_serializing_if = "GuideInfo::is_empty")]
+    pub guide: GuideInfo,
     #[serde(skip)]
     pub location: Location,
+}
+
+/// What only the published guide (办事指南) of an item or a process says. Left out of a
+/// compiled flow's hash when empty, so that flows without it keep their versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuideInfo {
+    /// 服务对象.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serves: Vec<Served>,
+    /// 办理地点.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// 办理时间.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<String>,
+    /// 咨询方式.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// 监督投诉方式.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complaint: Option<String>,
+    /// 网上办理地址.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// 常见问题: questions and their answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faqs: Vec<(String, String)>,
+}
+
+impl GuideInfo {
+    pub fn is_empty(&self) -> bool {
+        self == &GuideInfo::default()
+    }
+}
+
+/// Whom an item serves (服务对象, GB/T 39046).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Served {
+    /// 自然人.
+    NaturalPersons,
+    /// 法人和其他组织.
+    LegalPersons,
+}
+
+impl Served {
+    pub const ALL: [(&'static str, Served, &'static str); 2] =
+        [("natural_persons", Served::NaturalPersons, "自然人"), ("legal_persons", Served::LegalPersons, "法人")];
+
+    pub fn title(self) -> &'static str {
+        Self::ALL.iter().find(|(_, s, _)| *s == self).map_or("", |(.., t)| t)
+    }
 }
 
 impl Item {
@@ -294,6 +349,8 @@ pub enum MaterialSource {
 pub enum Form {
     Electronic,
     Paper,
+    /// 复印件.
+    Copy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,6 +400,9 @@ pub struct Process {
     pub eligibility: Option<Rule>,
     pub flow: Flow,
     pub warnings: Vec<Warning>,
+    /// What only the published guide says (办理地点, 咨询方式, …).
+    #[serde(default, skip_serializing_if = "GuideInfo::is_empty")]
+    pub guide: GuideInfo,
     #[serde(skip)]
     pub location: Location,
 }

@@ -2,6 +2,7 @@
 //! `insta` snapshot. A fixture named `eNNNN_…`/`wNNNN_…` must report that code; one named
 //! `ok_…` must report nothing, and its snapshot pins the reform figures and the state machine
 //! of each of its processes. Files under `fixtures/check/common/` are imported by fixtures.
+//! A fixture with `guide` in its name is checked as `onetrip check --guide` checks it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,7 +33,11 @@ fn loader() -> MemoryLoader {
 
 fn run(name: &str) -> (Workspace, dsl::Analysis) {
     let workspace = Workspace::load(&[name.to_string()], &mut loader());
-    let analysis = check(&workspace);
+    let mut analysis = check(&workspace);
+    if name.contains("guide") {
+        let lints = dsl::analysis::guide_lint(&analysis.program);
+        analysis.diagnostics.extend(lints);
+    }
     (workspace, analysis)
 }
 

@@ -36,8 +36,11 @@ fn copy_example(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), root.join(entry.file_name())).unwrap();
+        let path = entry.unwrap().path();
+        // The flows only: the example's folder also holds its guide site and applicants.
+        if path.extension().is_some_and(|e| e == "flow") {
+            std::fs::copy(&path, root.join(path.file_name().unwrap())).unwrap();
+        }
     }
     root
 }

@@ -33,6 +33,7 @@ td.num{text-align:center;white-space:nowrap}
 code{font-family:"Noto Sans Mono CJK SC",monospace;font-size:12px;background:#f4f6f8;padding:0 3px}
 ol.steps{padding-left:1.6em}ol.steps li{margin:2px 0}
 ul.savings li{margin:2px 0}
+dl.faq dt{font-weight:600;margin-top:6px}dl.faq dd{margin:0 0 4px 1.6em}
 figure.chart{margin:8px 0;text-align:center}figure.chart svg{max-width:100%;height:auto}
 ul.index{list-style:none;padding:0}ul.index li{padding:4px 0;border-bottom:1px dashed #dde3ea}
 ul.index a{color:#1c5fb8;text-decoration:none}ul.index .muted{color:#7b8794;font-size:13px;margin-left:8px}
@@ -193,6 +194,21 @@ fn materials(materials: &[MaterialLine]) -> Markup {
     }
 }
 
+/// The sections of where, when, whom to ask and frequent questions, numbered from `number`.
+fn service(service: &crate::Service, number: usize) -> Markup {
+    const NUMBERS: [&str; 10] = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
+    let rows = service.rows();
+    let numeral = |n: usize| NUMBERS.get(n - 1).copied().unwrap_or("十");
+    let faq_number = if rows.is_empty() { number } else { number + 1 };
+    html! {
+        @if !rows.is_empty() { h2 { (numeral(number)) "、办理地点、时间与咨询投诉" } (basic(&rows)) }
+        @if !service.faqs.is_empty() {
+            h2 { (numeral(faq_number)) "、常见问题" }
+            dl.faq { @for (question, answer) in &service.faqs { dt { (question) } dd { (answer) } } }
+        }
+    }
+}
+
 fn figure(chart: &str) -> Markup {
     html! { @if !chart.is_empty() { figure.chart { (PreEscaped(chart)) } } }
 }
@@ -226,6 +242,7 @@ fn process_page(program: &Program, process: &ProcessGuide) -> Page {
             h2 { "五、办理流程图" } (figure(&chart))
             h2 { "六、一次办成" }
             ul.savings { @for line in process.savings_lines() { li { (line) } } }
+            (service(&process.service, 7))
         },
     );
     Page { path: format!("processes/{}.html", process.name), html: html.into_string() }
@@ -251,6 +268,7 @@ fn item_page(program: &Program, item: &ItemGuide, process: Option<(&str, &str)>)
             ol.steps { @for step in &item.steps { li { (step.title) span.note { "（" (step.detail()) "）" } } } }
             (figure(&chart))
             @if let Some(result) = &item.result { h2 { "五、审批结果" } p { (result.title) } }
+            (service(&item.service, if item.result.is_some() { 6 } else { 5 }))
         },
     );
     Page { path: item_path(&item.name), html: html.into_string() }

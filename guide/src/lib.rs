@@ -17,7 +17,7 @@ pub mod notice;
 use std::collections::HashSet;
 
 use dsl::analysis;
-use dsl::model::{Form, Handling, Item, MaterialSource, Process, Program, Rule};
+use dsl::model::{Form, GuideInfo, Handling, Item, MaterialSource, Process, Program, Rule};
 use serde::Serialize;
 
 /// The guide of a process (its own, then one per item it runs) or of a lone item.
@@ -77,6 +77,66 @@ pub struct ItemGuide {
     pub steps: Vec<StepLine>,
     /// 审批结果: the licence it issues.
     pub result: Option<Named>,
+    pub service: Service,
+}
+
+/// Where, when and whom to ask: what only the guide says (the flow's `where`, `hours`,
+/// `contact`, `complaint`, `url`, `serves` and `faq`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Service {
+    /// 服务对象: 自然人, 法人.
+    pub serves: Vec<String>,
+    /// 办理地点.
+    pub place: Option<String>,
+    /// 办理时间.
+    pub hours: Option<String>,
+    /// 咨询方式.
+    pub contact: Option<String>,
+    /// 监督投诉方式.
+    pub complaint: Option<String>,
+    /// 网上办理地址.
+    pub url: Option<String>,
+    /// 常见问题.
+    pub faqs: Vec<(String, String)>,
+}
+
+impl Service {
+    fn from(guide: &GuideInfo) -> Service {
+        Service {
+            serves: guide.serves.iter().map(|s| s.title().to_string()).collect(),
+            place: guide.place.clone(),
+            hours: guide.hours.clone(),
+            contact: guide.contact.clone(),
+            complaint: guide.complaint.clone(),
+            url: guide.url.clone(),
+            faqs: guide.faqs.clone(),
+        }
+    }
+
+    /// 办理地点、时间、咨询、投诉, as rows of a table (only those given).
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        [
+            ("办理地点", &self.place),
+            ("办理时间", &self.hours),
+            ("咨询方式", &self.contact),
+            ("监督投诉方式", &self.complaint),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+        .collect()
+    }
+
+    /// What a published guide would lack: the names of the elements not given.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        for (name, value) in [("办理地点", &self.place), ("咨询方式", &self.contact), ("监督投诉方式", &self.complaint)]
+        {
+            if value.is_none() {
+                missing.push(name);
+            }
+        }
+        missing
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,6 +194,7 @@ pub struct ProcessGuide {
     /// 申请材料, once each: the materials of all items merged by name, in the order first asked.
     pub materials: Vec<MaterialLine>,
     pub savings: Savings,
+    pub service: Service,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -226,6 +287,7 @@ fn material_line(program: &Program, item: &Item, material: &dsl::model::Material
         form: match material.form {
             Form::Electronic => "电子",
             Form::Paper => "纸质",
+            Form::Copy => "复印件",
         }
         .to_string(),
         copies: material.copies,
@@ -271,6 +333,7 @@ pub fn item_guide(program: &Program, item: &Item) -> ItemGuide {
             })
             .collect(),
         result: item.licence.as_ref().map(|l| Named { name: l.name.clone(), title: l.title.clone() }),
+        service: Service::from(&item.guide),
     }
 }
 
@@ -333,6 +396,7 @@ pub fn process_guide(program: &Program, process: &Process) -> ProcessGuide {
             trips_separately: report.trips_separately,
             trips: report.trips,
         },
+        service: Service::from(&process.guide),
     }
 }
 
@@ -361,6 +425,9 @@ impl ProcessGuide {
         if let Some(visits) = self.visits_at_most {
             rows.push(("到办事现场次数", format!("最多跑{visits}次")));
         }
+        if let Some(url) = &self.service.url {
+            rows.push(("网上办理地址", url.clone()));
+        }
         rows
     }
 
@@ -383,6 +450,9 @@ impl ItemGuide {
             rows.push(("事项编码", code.clone()));
         }
         rows.push(("事项类型", self.item_type.clone()));
+        if !self.service.serves.is_empty() {
+            rows.push(("服务对象", self.service.serves.join("、")));
+        }
         rows.push(("实施主体", self.department.title.clone()));
         rows.push(("办件类型", self.handling.clone()));
         if let Some(legal) = self.legal_limit {
@@ -395,6 +465,9 @@ impl ItemGuide {
             rows.push(("设定依据", basis.clone()));
         }
         rows.push(("是否网办", if self.online { "是" } else { "否" }.to_string()));
+        if let Some(url) = &self.service.url {
+            rows.push(("网上办理地址", url.clone()));
+        }
         rows
     }
 }

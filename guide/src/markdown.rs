@@ -108,6 +108,22 @@ fn process_guide(out: &mut String, process: &ProcessGuide) {
     for line in process.savings_lines() {
         let _ = writeln!(out, "- {line}");
     }
+    service(out, &mut section, &process.service);
+}
+
+/// 办理地点和时间, 咨询与投诉, 常见问题: the sections of what was given.
+fn service(out: &mut String, section: &mut Sections, service: &crate::Service) {
+    let rows = service.rows();
+    if !rows.is_empty() {
+        section.next(out, "办理地点、时间与咨询投诉");
+        table(out, &rows);
+    }
+    if !service.faqs.is_empty() {
+        section.next(out, "常见问题");
+        for (i, (question, answer)) in service.faqs.iter().enumerate() {
+            let _ = writeln!(out, "{}. **{question}**\n   {answer}", i + 1);
+        }
+    }
 }
 
 fn item_guide(out: &mut String, item: &ItemGuide) {
@@ -128,6 +144,7 @@ fn item_guide(out: &mut String, item: &ItemGuide) {
         section.next(out, "审批结果");
         let _ = writeln!(out, "{}", result.title);
     }
+    service(out, &mut section, &item.service);
 }
 
 /// A 一次告知 as Markdown.

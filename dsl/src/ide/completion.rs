@@ -103,6 +103,7 @@ const ITEM_FIELDS: &[(&str, &str)] = &[
     ("materials", "the application materials"),
     ("steps", "the steps (环节)"),
     ("produces", "the licence it produces (证照)"),
+    ("serves", "for the guide: natural_persons, legal_persons (服务对象)"),
 ];
 
 const PROCESS_FIELDS: &[(&str, &str)] = &[
@@ -116,6 +117,16 @@ const PROCESS_FIELDS: &[(&str, &str)] = &[
     ("replace", "in a variant: run another item in a base item's place"),
 ];
 
+/// Fields of the published guide, in items and processes alike (`serves` is an item's).
+const GUIDE_FIELDS: &[(&str, &str)] = &[
+    ("where", "for the guide: 办理地点"),
+    ("hours", "for the guide: 办理时间"),
+    ("contact", "for the guide: 咨询方式"),
+    ("complaint", "for the guide: 监督投诉方式"),
+    ("url", "for the guide: 网上办理地址"),
+    ("faq", "for the guide: a question and its answer (常见问题)"),
+];
+
 const MATERIAL_ATTRIBUTES: &[(&str, &str)] = &[
     ("from", "where it comes from: applicant, shared data, a licence"),
     ("when", "required only when a rule holds"),
@@ -123,7 +134,8 @@ const MATERIAL_ATTRIBUTES: &[(&str, &str)] = &[
     ("promise", "a written promise may replace it (告知承诺)"),
     ("optional", "not required"),
     ("copies", "number of copies"),
-    ("paper", "a paper document"),
+    ("paper", "a paper document (原件)"),
+    ("copy", "a photocopy (复印件)"),
     ("electronic", "an electronic document"),
 ];
 
@@ -172,7 +184,10 @@ pub fn complete(snapshot: &Snapshot, file: FileId, offset: usize) -> Vec<Complet
             _ => {}
         },
         Some("item") => match words.as_slice() {
-            [] => keywords(ITEM_FIELDS, &mut out),
+            [] => {
+                keywords(ITEM_FIELDS, &mut out);
+                keywords(GUIDE_FIELDS, &mut out);
+            }
             ["department"] => names.departments(&mut out),
             ["type"] => {
                 for (keyword, _, code, title) in ItemType::ALL {
@@ -217,7 +232,10 @@ pub fn complete(snapshot: &Snapshot, file: FileId, offset: usize) -> Vec<Complet
             ([_, ..], _) => keywords(STEP_ATTRIBUTES, &mut out),
         },
         Some("process") => match words.as_slice() {
-            [] => keywords(PROCESS_FIELDS, &mut out),
+            [] => {
+                keywords(PROCESS_FIELDS, &mut out);
+                keywords(GUIDE_FIELDS, &mut out);
+            }
             ["window"] => names.departments(&mut out),
             ["sla", _] => unit(&mut out),
             ["visits"] => out.push(Completion::new("at_most", CompletionKind::Keyword, "the trips bound")),
@@ -624,7 +642,7 @@ impl Context {
             let ended = statement[k + 1..].iter().any(|(w, _)| {
                 matches!(
                     w.as_str(),
-                    "else" | "tolerated" | "promise" | "optional" | "copies" | "paper" | "electronic" | "from"
+                    "else" | "tolerated" | "promise" | "optional" | "copies" | "paper" | "copy" | "electronic" | "from"
                 )
             });
             (!ended).then(|| statement[k].1 + statement[k].0.len())

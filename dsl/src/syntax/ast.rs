@@ -251,6 +251,40 @@ pub enum ItemFieldKind {
     Materials(Vec<Material>),
     Steps(Vec<StepStmt>),
     Produces { name: Ident, title: Text },
+    Guide(GuideField),
+}
+
+/// A field only the published guide (办事指南) reads, in an item or a process.
+#[derive(Debug, Clone)]
+pub enum GuideField {
+    /// 服务对象: `natural_persons`, `legal_persons`.
+    Serves(Vec<Ident>),
+    /// 办理地点.
+    Where(Text),
+    /// 办理时间.
+    Hours(Text),
+    /// 咨询方式.
+    Contact(Text),
+    /// 监督投诉方式.
+    Complaint(Text),
+    /// 网上办理地址.
+    Url(Text),
+    /// A frequent question and its answer (常见问题); may be given many times.
+    Faq(Text, Text),
+}
+
+impl GuideField {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            GuideField::Serves(_) => "serves",
+            GuideField::Where(_) => "where",
+            GuideField::Hours(_) => "hours",
+            GuideField::Contact(_) => "contact",
+            GuideField::Complaint(_) => "complaint",
+            GuideField::Url(_) => "url",
+            GuideField::Faq(..) => "faq",
+        }
+    }
 }
 
 impl ItemFieldKind {
@@ -271,6 +305,7 @@ impl ItemFieldKind {
             ItemFieldKind::Materials(_) => "materials",
             ItemFieldKind::Steps(_) => "steps",
             ItemFieldKind::Produces { .. } => "produces",
+            ItemFieldKind::Guide(field) => field.keyword(),
         }
     }
 }
@@ -373,6 +408,7 @@ pub enum ProcessFieldKind {
         item: Ident,
         with: Ident,
     },
+    Guide(GuideField),
 }
 
 impl ProcessFieldKind {
@@ -386,6 +422,7 @@ impl ProcessFieldKind {
             ProcessFieldKind::Flow(_) => "flow",
             ProcessFieldKind::Warn(_) => "warn",
             ProcessFieldKind::Replace { .. } => "replace",
+            ProcessFieldKind::Guide(field) => field.keyword(),
         }
     }
 }

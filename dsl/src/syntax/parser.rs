@@ -543,7 +543,14 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::m_promise => "`promise`",
         Rule::m_optional => "`optional`",
         Rule::m_copies => "`copies`",
-        Rule::m_form => "`paper` or `electronic`",
+        Rule::m_form => "`paper`, `copy` or `electronic`",
+        Rule::g_serves | Rule::k_serves => "`serves`",
+        Rule::g_where => "`where`",
+        Rule::g_hours => "`hours`",
+        Rule::g_contact => "`contact`",
+        Rule::g_complaint => "`complaint`",
+        Rule::g_url => "`url`",
+        Rule::g_faq => "`faq`",
         Rule::step_chain | Rule::step_attrs | Rule::step_ref => "a step",
         Rule::end_kw => "`end`",
         Rule::s_back => "`back`",
@@ -601,12 +608,14 @@ fn describe_expected(positives: &[Rule]) -> String {
             continue;
         }
         let group = format!("{rule:?}");
-        let name = if item_fields > 3 && group.starts_with("i_") {
-            "an item field (code, department, type, handling, legal_limit, promised_limit, visits, fee, basis, online, supplement, eligible, materials, steps, produces)"
-        } else if process_fields > 3 && group.starts_with("p_") {
-            "a process field (code, window, sla, visits, eligible, flow, warn, replace)"
+        // The guide's fields (`g_…`) belong to the item's or the process's group.
+        let field = group.starts_with("g_") || group == "k_serves";
+        let name = if item_fields > 3 && (group.starts_with("i_") || field) {
+            "an item field (code, department, type, handling, legal_limit, promised_limit, visits, fee, basis, online, supplement, eligible, materials, steps, produces, or for the guide serves, where, hours, contact, complaint, url, faq)"
+        } else if process_fields > 3 && (group.starts_with("p_") || field) {
+            "a process field (code, window, sla, visits, eligible, flow, warn, replace, or for the guide where, hours, contact, complaint, url, faq)"
         } else if material_attrs > 3 && group.starts_with("m_") {
-            "a material attribute (from, when, tolerated, promise, optional, copies, paper, electronic)"
+            "a material attribute (from, when, tolerated, promise, optional, copies, paper, copy, electronic)"
         } else {
             match rule_name(rule) {
                 Some(name) => name,
@@ -786,7 +795,7 @@ impl Builder {
                 let title = self.text(next());
                 ItemFieldKind::Produces { name, title }
             }
-            other => unreachable!("grammar: item field {other:?}"),
+            other => ItemFieldKind::Guide(self.guide_field(other, &whole)),
         };
         let keyword = self.keyword_span(&whole, kind.keyword());
         ItemField { kind, span, keyword }
@@ -901,10 +910,29 @@ impl Builder {
                 let item = self.ident(next());
                 ProcessFieldKind::Replace { item, with: self.ident(next()) }
             }
-            other => unreachable!("grammar: process field {other:?}"),
+            other => ProcessFieldKind::Guide(self.guide_field(other, &whole)),
         };
         let keyword = self.keyword_span(&whole, kind.keyword());
         ProcessField { kind, span, keyword }
+    }
+
+    /// A field of the guide (`where "…"`, `faq "…" "…"`, …), in an item or a process.
+    fn guide_field(&self, rule: Rule, pair: &Pair<Rule>) -> GuideField {
+        let mut texts = children(pair.clone()).filter(|p| p.as_rule() == Rule::string).map(|p| self.text(p));
+        let mut text = || texts.next().expect("grammar: a guide field's text");
+        match rule {
+            Rule::g_serves => GuideField::Serves(self.ident_list(pair.clone())),
+            Rule::g_where => GuideField::Where(text()),
+            Rule::g_hours => GuideField::Hours(text()),
+            Rule::g_contact => GuideField::Contact(text()),
+            Rule::g_complaint => GuideField::Complaint(text()),
+            Rule::g_url => GuideField::Url(text()),
+            Rule::g_faq => {
+                let question = text();
+                GuideField::Faq(question, text())
+            }
+            other => unreachable!("grammar: guide field {other:?}"),
+        }
     }
 
     fn sequence(&self, pair: Pair<Rule>) -> Sequence {
@@ -1018,6 +1046,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::k_replace
             | Rule::k_with
             | Rule::k_limit
+            | Rule::k_serves
     )
 }
 
