@@ -14,7 +14,7 @@ use dsl::model::{Flow, MaterialSource, Program};
 use rules::{Facts, RuleKey, RuleSet};
 use serde::Serialize;
 
-use crate::{guide, material_line, MaterialLine, Named};
+use crate::{guide, material_line, named_department, MaterialLine, Named};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -94,9 +94,8 @@ pub fn notice(program: &Program, name: &str, facts: &Facts, calendar: Arc<Calend
     let mut items = Vec::new();
     for name in &run_names {
         let Some(item) = program.item(name) else { continue };
-        let line = crate::item_guide(program, item);
-        if !departments.iter().any(|d| d.name == line.department.name) {
-            departments.push(line.department.clone());
+        if !departments.iter().any(|d| d.name == item.department) {
+            departments.push(named_department(program, &item.department));
         }
         items.push(Named { name: item.name.clone(), title: item.title.clone() });
         for material in &item.materials {
