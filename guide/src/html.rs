@@ -65,26 +65,30 @@ impl Site {
                 self.pages.push(item_page(program, item, process));
             }
         }
-        self.list(&guide);
-        true
+        self.list_only(program, name)
     }
 
-    /// Lists the guide of `name` in the index only: its pages are made on demand ([`page`]).
+    /// Lists the guide of `name` in the index only, from the names and titles alone (no guide
+    /// is made: `onetrip serve` lists every deployed flow on each request for the index, and
+    /// makes a page only when it is asked for, [`page`]).
     pub fn list_only(&mut self, program: &Program, name: &str) -> bool {
-        guide(program, name).map(|guide| self.list(&guide)).is_some()
-    }
-
-    fn list(&mut self, guide: &crate::Guide) {
-        if let Some(process) = &guide.process {
-            if !self.processes.iter().any(|(n, _)| n == &process.name) {
-                self.processes.push((process.name.clone(), process.title.clone()));
+        let items: Vec<&str> = match program.process(name) {
+            Some(process) => {
+                if !self.processes.iter().any(|(n, _)| n == &process.name) {
+                    self.processes.push((process.name.clone(), process.title.clone()));
+                }
+                process.flow.items()
             }
-        }
-        for item in &guide.items {
+            None if program.item(name).is_some() => vec![name],
+            None => return false,
+        };
+        for item in items.into_iter().filter_map(|i| program.item(i)) {
             if !self.items.iter().any(|(n, ..)| n == &item.name) {
-                self.items.push((item.name.clone(), item.title.clone(), item.department.title.clone()));
+                let department = crate::named_department(program, &item.department).title;
+                self.items.push((item.name.clone(), item.title.clone(), department));
             }
         }
+        true
     }
 
     /// Every page, the index (`index.html`) first.
@@ -120,14 +124,19 @@ impl Site {
 /// One page of a site, by its path (`processes/P.html`, `items/I.html`), for the process or
 /// item of that name in `program`; an item's page links back to `program`'s process.
 pub fn page(program: &Program, path: &str) -> Option<Page> {
-    if let Some(name) = path.strip_prefix("processes/").and_then(|p| p.strip_suffix(".html")) {
-        let process = guide(program, name)?.process?;
+    let name = page_name(path)?;
+    if path.starts_with("processes/") {
+        let process = crate::process_guide(program, program.process(name)?);
         return Some(process_page(program, &process));
     }
-    let name = path.strip_prefix("items/").and_then(|p| p.strip_suffix(".html"))?;
-    let item = guide(program, name)?.items.pop()?;
+    let item = crate::item_guide(program, program.item(name)?);
     let process = program.processes.iter().find(|p| p.flow.items().contains(&name));
     Some(item_page(program, &item, process.map(|p| (p.name.as_str(), p.title.as_str()))))
+}
+
+/// The process or item a page's path names: `processes/P.html` → `P`, `items/I.html` → `I`.
+pub fn page_name(path: &str) -> Option<&str> {
+    path.strip_prefix("processes/").or_else(|| path.strip_prefix("items/"))?.strip_suffix(".html")
 }
 
 fn item_path(name: &str) -> String {

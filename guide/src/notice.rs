@@ -14,7 +14,7 @@ use dsl::model::{Flow, MaterialSource, Program};
 use rules::{Facts, RuleKey, RuleSet};
 use serde::Serialize;
 
-use crate::{guide, material_line, named_department, MaterialLine, Named};
+use crate::{material_line, named_department, process_guide, MaterialLine, Named};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -55,7 +55,9 @@ pub enum NoticeError {
 pub fn notice(program: &Program, name: &str, facts: &Facts, calendar: Arc<Calendar>) -> Result<Notice, NoticeError> {
     let unknown = || NoticeError::Unknown(name.to_string());
     let flow = dsl::compile(program, name).ok_or_else(unknown)?;
-    let guide = guide(program, name).ok_or_else(unknown)?;
+    // A process's guide says which materials its earlier licences supply (the items' own
+    // guides are not needed here).
+    let process = program.process(name).map(|p| process_guide(program, p));
     let set = RuleSet::new(&flow, calendar).map_err(|e| NoticeError::Rule(e.to_string()))?;
     let bound = set.bind(facts).map_err(|e| NoticeError::Facts(e.to_string()))?;
 
@@ -87,7 +89,7 @@ pub fn notice(program: &Program, name: &str, facts: &Facts, calendar: Arc<Calend
     // What to bring: each material of the items run that applies to these facts, asked of
     // the applicant (not shared data, not a licence issued before it in this process).
     let asked_in_process: Option<Vec<&str>> =
-        guide.process.as_ref().map(|p| p.materials.iter().filter(|m| !m.exempt).map(|m| m.name.as_str()).collect());
+        process.as_ref().map(|p| p.materials.iter().filter(|m| !m.exempt).map(|m| m.name.as_str()).collect());
     let mut bring: Vec<MaterialLine> = Vec::new();
     let mut spared: Vec<&str> = Vec::new();
     let mut departments: Vec<Named> = Vec::new();
@@ -134,9 +136,9 @@ pub fn notice(program: &Program, name: &str, facts: &Facts, calendar: Arc<Calend
             }
         }
     }
-    let (days, trips) = match &guide.process {
+    let (days, trips) = match &process {
         Some(process) => (process.sla.unwrap_or(process.savings.days), process.savings.trips),
-        None => guide.items.first().map_or((0, 0), |i| (i.promised_limit, i.visits)),
+        None => program.item(name).map_or((0, 0), |i| (i.promised_days(), i.visits)),
     };
     Ok(Notice {
         name: flow.name.clone(),

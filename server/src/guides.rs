@@ -44,15 +44,22 @@ async fn page<S: Store>(State(engine): State<Arc<Engine<S>>>, Path(path): Path<S
     };
     // A process's page from its flow; an item's from the first flow that runs it (its page
     // then links back to that process).
-    let name = path.trim_start_matches("processes/").trim_start_matches("items/").trim_end_matches(".html");
+    let Some(name) = guide::html::page_name(&path) else { return not_found() };
     let found = flows
         .iter()
         .filter(|flow| flow.name == name || flow.items.iter().any(|i| i.name == name))
         .find_map(|flow| guide::html::page(&flow.program(), &path));
     match found {
         Some(page) => html(StatusCode::OK, page.html),
-        None => html(StatusCode::NOT_FOUND, "<!DOCTYPE html><meta charset=\"utf-8\"><title>未找到</title><p>没有这份办事指南。<a href=\"/guide/\">返回目录</a></p>".into()),
+        None => not_found(),
     }
+}
+
+fn not_found() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        "<!DOCTYPE html><meta charset=\"utf-8\"><title>未找到</title><p>没有这份办事指南。<a href=\"/guide/\">返回目录</a></p>".into(),
+    )
 }
 
 fn failed(error: engine::EngineError) -> Response {
